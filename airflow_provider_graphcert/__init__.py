@@ -1,0 +1,132 @@
+"""Apache Airflow provider for Microsoft Graph and SharePoint with Entra ID certificate authentication."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+
+def get_provider_info() -> dict[str, Any]:
+    # A plain literal: an exception here would break `import airflow` for every user (conventions).
+    return {
+        "package-name": "airflow-provider-graphcert",
+        "name": "Microsoft Graph (client certificate)",
+        "description": "Microsoft Graph and SharePoint Online as an Entra ID app that signs in with a "
+        "client certificate: fresh client assertions minted for every token.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Microsoft Graph (client certificate)",
+                "external-doc-url": "https://learn.microsoft.com/graph/overview",
+                "tags": ["azure"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Microsoft Graph (client certificate)",
+                "python-modules": ["airflow_provider_graphcert.hooks.graph_cert"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "msgraph_cert",
+                "hook-class-name": "airflow_provider_graphcert.hooks.graph_cert.GraphCertHook",
+                "hook-name": "Microsoft Graph (client certificate)",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "schema", "port"],
+                    "relabeling": {"login": "Client ID", "password": "Certificate password"},
+                    "placeholders": {
+                        "login": "00000000-0000-0000-0000-000000000000 (Application (client) ID)",
+                        "password": "Password of the .pfx or encrypted PEM key (leave empty if none)",
+                    },
+                },
+                "conn-fields": {
+                    "tenant_id": {
+                        "label": "Tenant ID",
+                        "description": "Directory (tenant) ID GUID, or a domain such as contoso.onmicrosoft.com.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "certificate_path": {
+                        "label": "Certificate path",
+                        "description": "Path on every worker to a .pem (key + certificate) or .pfx/.p12 file.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "key_path": {
+                        "label": "Private key path",
+                        "description": "Only when the PEM key is in a separate file from certificate_path.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "certificate_data": {
+                        "label": "Certificate data",
+                        "description": "Inline PEM text (key + certificate) or base64 of a .pfx; "
+                        "best kept in a secrets backend.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "signing_algorithm": {
+                        "label": "Signing algorithm",
+                        "description": "PS256 with the SHA-256 thumbprint (default) or RS256 with SHA-1.",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": ["PS256", "RS256", None],
+                            "default": "PS256",
+                        },
+                    },
+                    "send_certificate_chain": {
+                        "label": "Send certificate chain (x5c)",
+                        "description": "Needed when the app trusts the certificate by subject name + issuer.",
+                        "schema": {"type": ["boolean", "null"], "default": False},
+                    },
+                    "cloud": {
+                        "label": "Cloud",
+                        "description": "public, usgov, usgov-dod or china; fills the authority and Graph hosts.",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": ["public", "usgov", "usgov-dod", "china", None],
+                            "default": "public",
+                        },
+                    },
+                    "authority_host": {
+                        "label": "Authority host",
+                        "description": "Overrides the cloud's login host, e.g. https://login.microsoftonline.com.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "graph_url": {
+                        "label": "Graph URL",
+                        "description": "Overrides the cloud's Graph host, e.g. https://graph.microsoft.com.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "scope": {
+                        "label": "Scope",
+                        "description": "Defaults to <Graph URL>/.default.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "client_assertion": {
+                        "label": "Pre-signed client assertion",
+                        "description": "Legacy: a pasted JWT. It expires; prefer a certificate.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "client_assertion_file": {
+                        "label": "Client assertion file",
+                        "description": "Federated token file re-read for every token (e.g. Kubernetes).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "ca_bundle": {
+                        "label": "CA bundle",
+                        "description": "PEM file of CA certificates to trust (proxies, private endpoints).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "proxies": {
+                        "label": "Proxies",
+                        "description": 'A proxy URL, or JSON like {"https": "http://proxy:8080"}.',
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "timeout": {
+                        "label": "Timeout (seconds)",
+                        "description": "Per-request timeout; default 60.",
+                        "schema": {"type": ["number", "null"]},
+                    },
+                },
+            }
+        ],
+    }

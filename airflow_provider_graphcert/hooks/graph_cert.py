@@ -1,0 +1,75 @@
+"""The Airflow face of the auth core: an `msgraph_cert` connection becomes a token provider."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
+
+from airflow_provider_graphcert.auth.token_client import TokenProvider
+from airflow_provider_graphcert.diagnostics import describe_success
+from airflow_provider_graphcert.errors import GraphCertError
+from airflow_provider_graphcert.settings import CONN_TYPE, ConnectionSettings
+
+# PEM lines are 64 characters; masking each one too catches a key printed in pieces.
+_MIN_MASKED_LINE = 16
+
+
+def mask_material(value: str | None) -> None:
+    """Register a secret with Airflow's masker, multi-line PEM text line by line as well."""
+    if not value:
+        return
+    mask_secret(value)
+    for line in value.replace("\\n", "\n").splitlines():
+        line = line.strip()
+        if len(line) >= _MIN_MASKED_LINE and not line.startswith("-----"):
+            mask_secret(line)
+
+
+class GraphCertHook(BaseHook):
+    """Microsoft Graph as an Entra ID app authenticated by a client certificate.
+
+    :param msgraph_cert_conn_id: an Airflow connection of type ``msgraph_cert``.
+    """
+
+    conn_name_attr = "msgraph_cert_conn_id"
+    default_conn_name = "msgraph_cert_default"
+    conn_type = CONN_TYPE
+    hook_name = "Microsoft Graph (client certificate)"
+
+    def __init__(self, msgraph_cert_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.msgraph_cert_conn_id = msgraph_cert_conn_id
+
+    @cached_property
+    def settings(self) -> ConnectionSettings:
+        conn = self.get_connection(self.msgraph_cert_conn_id)
+        extra = conn.extra_dejson
+        mask_material(conn.password)
+        for name in ("certificate_data", "client_assertion"):
+            value = extra.get(name)
+            mask_material(value if isinstance(value, str) else None)
+        return ConnectionSettings.from_fields(
+            login=conn.login, password=conn.password, extra=extra, conn_id=self.msgraph_cert_conn_id
+        )
+
+    @cached_property
+    def token_provider(self) -> TokenProvider:
+        return self.settings.token_provider(secret_sink=mask_secret)
+
+    def get_access_token(self) -> str:
+        """A valid Graph access token, from the process cache when possible."""
+        return self.token_provider.get_token().token
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Get a fresh token and say what it grants; never raises (Airflow's UI and CLI call this)."""
+        try:
+            provider = self.token_provider
+            token = provider.request_token()
+            return True, describe_success(self.settings, token.token)
+        except GraphCertError as exc:
+            return False, str(exc)
+        except Exception as exc:
+            return False, f"Unexpected {type(exc).__name__} while testing the connection: {exc}"

@@ -1,0 +1,282 @@
+"""Validate the fields of an `msgraph_cert` connection and build the auth objects from them.
+
+Plain Python (no Airflow import) so the CLI and tests use the same rules as the hook. Every
+error names the connection field and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_graphcert.auth.assertion import SIGNING_ALGORITHMS, SigningAlgorithm
+from airflow_provider_graphcert.auth.certificates import DEFAULT_EXPIRY_WARNING_DAYS, decode_inline_material
+from airflow_provider_graphcert.auth.clouds import get_cloud
+from airflow_provider_graphcert.auth.credentials import (
+    AssertionCredential,
+    AssertionFileCredential,
+    CertificateCredential,
+    CertificateMaterial,
+    StaticAssertionCredential,
+)
+from airflow_provider_graphcert.auth.token_client import TokenProvider
+from airflow_provider_graphcert.errors import ConfigurationError
+
+CONN_TYPE = "msgraph_cert"
+DEFAULT_TIMEOUT_SECONDS = 60.0
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
+# Multi-tenant aliases work for user sign-in, not for app-only tokens.
+_TENANT_ALIASES = {"common", "organizations", "consumers"}
+CREDENTIAL_FIELDS = ("certificate_path", "certificate_data", "client_assertion", "client_assertion_file")
+
+
+def _text(extra: Mapping[str, Any], name: str) -> str | None:
+    value = extra.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        value = str(value)
+    value = value.strip()
+    return value or None
+
+
+def _bool(extra: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = extra.get(name)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in {"true", "1", "yes", "on"}:
+        return True
+    if lowered in {"false", "0", "no", "off"}:
+        return False
+    raise ConfigurationError(f"{name} must be true or false, not '{value}'.", field=name)
+
+
+def _https_url(value: str, name: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigurationError(
+            f"{name} must be an https:// URL (got '{value}'); Entra ID and Graph only speak HTTPS.",
+            field=name,
+        )
+    if parts.query or parts.fragment or parts.path.strip("/"):
+        raise ConfigurationError(
+            f"{name} must be a bare origin such as https://login.microsoftonline.com (got '{value}').",
+            field=name,
+        )
+    return f"https://{parts.netloc}"
+
+
+def validate_tenant_id(value: str | None) -> str:
+    if not value:
+        raise ConfigurationError(
+            "tenant_id is empty. Copy the Directory (tenant) ID from the app registration's "
+            "Overview page in the Entra admin center.",
+            field="tenant_id",
+        )
+    if value.lower() in _TENANT_ALIASES:
+        raise ConfigurationError(
+            f"tenant_id '{value}' is a multi-tenant alias; app-only tokens need the real tenant: the "
+            "Directory (tenant) ID GUID or a domain such as contoso.onmicrosoft.com.",
+            field="tenant_id",
+        )
+    if not (_GUID.match(value) or _DOMAIN.match(value)):
+        raise ConfigurationError(
+            f"tenant_id '{value}' is neither a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) nor a domain "
+            "name. Copy the Directory (tenant) ID from the app registration's Overview page.",
+            field="tenant_id",
+        )
+    return value
+
+
+def validate_client_id(value: str | None) -> str:
+    if not value:
+        raise ConfigurationError(
+            "Client ID (the connection's login) is empty. Copy the Application (client) ID from the "
+            "app registration's Overview page.",
+            field="login",
+        )
+    if not _GUID.match(value):
+        raise ConfigurationError(
+            f"Client ID (login) '{value}' is not a GUID. Copy the Application (client) ID, not the "
+            "object ID or the app's name, from the app registration's Overview page.",
+            field="login",
+        )
+    return value
+
+
+def _proxies(value: Any) -> dict[str, str] | None:
+    if value in (None, "", {}):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ConfigurationError(f"proxies is not valid JSON ({exc.msg}).", field="proxies") from None
+        else:
+            return {"http": text, "https": text}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigurationError(
+            'proxies must be a URL or a JSON object like {"https": "http://proxy:8080"}.', field="proxies"
+        )
+    return {str(k): v for k, v in value.items()}
+
+
+def _timeout(value: Any) -> float:
+    if value in (None, ""):
+        return DEFAULT_TIMEOUT_SECONDS
+    try:
+        timeout = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"timeout must be a number of seconds, not '{value}'.", field="timeout") from None
+    if timeout <= 0:
+        raise ConfigurationError("timeout must be more than 0 seconds.", field="timeout")
+    return timeout
+
+
+def _verify(value: str | None) -> bool | str:
+    if value is None:
+        return True
+    if value.lower() in {"false", "0", "no"}:
+        raise ConfigurationError(
+            "ca_bundle cannot turn TLS verification off: point it at the CA certificate (PEM) that "
+            "signs the proxy or private endpoint instead.",
+            field="ca_bundle",
+        )
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise ConfigurationError(
+            f"ca_bundle '{value}' does not exist on this machine; give the path of a PEM file with "
+            "the CA certificate(s) to trust.",
+            field="ca_bundle",
+        )
+    return str(path)
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Everything an `msgraph_cert` connection says, validated."""
+
+    tenant_id: str
+    client_id: str
+    credential: AssertionCredential = field(repr=False)
+    authority_host: str
+    graph_url: str
+    scope: str
+    verify: bool | str = True
+    proxies: dict[str, str] | None = None
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    conn_id: str | None = None
+
+    @classmethod
+    def from_fields(
+        cls,
+        *,
+        login: str | None,
+        password: str | None,
+        extra: Mapping[str, Any] | None,
+        conn_id: str | None = None,
+    ) -> ConnectionSettings:
+        extra = extra or {}
+        cloud = get_cloud(_text(extra, "cloud"))
+        authority = _text(extra, "authority_host")
+        graph = _text(extra, "graph_url")
+        authority_host = _https_url(authority, "authority_host") if authority else cloud.authority_host
+        graph_url = _https_url(graph, "graph_url") if graph else cloud.graph_url
+        scope = _text(extra, "scope") or f"{graph_url}/.default"
+        if not scope.endswith("/.default"):
+            raise ConfigurationError(
+                f"scope '{scope}' must end in '/.default' for app-only tokens (AADSTS1002012), e.g. "
+                f"{graph_url}/.default. Leave it empty to use that default.",
+                field="scope",
+            )
+        return cls(
+            tenant_id=validate_tenant_id(_text(extra, "tenant_id")),
+            client_id=validate_client_id((login or "").strip() or None),
+            credential=_credential(extra, password),
+            authority_host=authority_host,
+            graph_url=graph_url,
+            scope=scope,
+            verify=_verify(_text(extra, "ca_bundle")),
+            proxies=_proxies(extra.get("proxies")),
+            timeout=_timeout(extra.get("timeout")),
+            conn_id=conn_id,
+        )
+
+    def token_provider(self, *, secret_sink: Callable[[str], None] | None = None) -> TokenProvider:
+        return TokenProvider(
+            tenant_id=self.tenant_id,
+            client_id=self.client_id,
+            credential=self.credential,
+            authority_host=self.authority_host,
+            scope=self.scope,
+            verify=self.verify,
+            proxies=self.proxies,
+            timeout=self.timeout,
+            secret_sink=secret_sink,
+        )
+
+
+def _credential(extra: Mapping[str, Any], password: str | None) -> AssertionCredential:
+    given = [name for name in CREDENTIAL_FIELDS if _text(extra, name)]
+    if not given:
+        raise ConfigurationError(
+            "The connection has no credential. Set certificate_path (a .pem or .pfx file on every "
+            "worker) or certificate_data (the PEM text or base64 .pfx, e.g. from a secrets backend).",
+            field="certificate_path",
+        )
+    if len(given) > 1:
+        raise ConfigurationError(
+            f"The connection sets {' and '.join(given)}; set exactly one credential field "
+            "(certificate_path or certificate_data is recommended).",
+            field=given[1],
+        )
+    chosen = given[0]
+    if chosen == "client_assertion":
+        return StaticAssertionCredential(_text(extra, "client_assertion") or "")
+    if chosen == "client_assertion_file":
+        return AssertionFileCredential(Path(_text(extra, "client_assertion_file") or "").expanduser())
+    algorithm = (_text(extra, "signing_algorithm") or "PS256").upper()
+    if algorithm not in SIGNING_ALGORITHMS:
+        raise ConfigurationError(
+            f"signing_algorithm '{algorithm}' is not supported; use PS256 (default) or RS256.",
+            field="signing_algorithm",
+        )
+    key_path = _text(extra, "key_path")
+    if chosen == "certificate_path":
+        material = CertificateMaterial(
+            path=Path(_text(extra, "certificate_path") or "").expanduser(),
+            key_path=Path(key_path).expanduser() if key_path else None,
+            password=password or None,
+        )
+    else:
+        material = CertificateMaterial(
+            inline=decode_inline_material(_text(extra, "certificate_data") or "", source="certificate_data"),
+            password=password or None,
+        )
+    warning_days = extra.get("certificate_expiry_warning_days", DEFAULT_EXPIRY_WARNING_DAYS)
+    try:
+        warning_days = int(warning_days)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            "certificate_expiry_warning_days must be a whole number of days.",
+            field="certificate_expiry_warning_days",
+        ) from None
+    signing: SigningAlgorithm = "PS256" if algorithm == "PS256" else "RS256"
+    return CertificateCredential(
+        material=material,
+        algorithm=signing,
+        include_chain=_bool(extra, "send_certificate_chain", False),
+        expiry_warning_days=warning_days,
+    )
