@@ -1,0 +1,85 @@
+"""Many threads of one worker share one token; only one request goes out per refresh."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from airflow_provider_graphcert.auth.token_cache import AccessToken, TokenCache
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_refresh_before_expiry_and_honour_refresh_in() -> None:
+    long = AccessToken.from_lifetime("t", expires_in=3599, now=0)
+    assert long.refresh_at == 3599 - 300
+    hinted = AccessToken.from_lifetime("t", expires_in=86399, refresh_in=43199, now=0)
+    assert hinted.refresh_at == 43199
+    short = AccessToken.from_lifetime("t", expires_in=4, now=0)
+    assert short.refresh_at == 2
+
+
+def test_concurrent_callers_cause_a_single_fetch() -> None:
+    clock = Clock()
+    cache = TokenCache(clock)
+    fetches = 0
+    gate = threading.Event()
+
+    def fetch() -> AccessToken:
+        nonlocal fetches
+        fetches += 1
+        gate.wait(1)  # keep the first fetch in flight while the others arrive
+        return AccessToken.from_lifetime(f"token-{fetches}", expires_in=3599, now=clock())
+
+    with ThreadPoolExecutor(16) as pool:
+        futures = [pool.submit(cache.get, "k", fetch) for _ in range(16)]
+        time.sleep(0.05)
+        gate.set()
+        tokens = {f.result().token for f in futures}
+    assert fetches == 1
+    assert tokens == {"token-1"}
+
+
+def test_expiry_triggers_a_new_fetch_and_keys_are_separate() -> None:
+    clock = Clock()
+    cache = TokenCache(clock)
+    counter = iter(range(100))
+
+    def fetch() -> AccessToken:
+        return AccessToken.from_lifetime(f"t{next(counter)}", expires_in=3600, now=clock())
+
+    assert cache.get("a", fetch).token == "t0"
+    assert cache.get("a", fetch).token == "t0"
+    assert cache.get("b", fetch).token == "t1"
+    clock.now += 3600 - 299
+    assert cache.get("a", fetch).token == "t2"
+
+
+def test_invalidate_with_a_stale_token_only_drops_that_token() -> None:
+    clock = Clock()
+    cache = TokenCache(clock)
+    counter = iter(range(100))
+
+    def fetch() -> AccessToken:
+        return AccessToken.from_lifetime(f"t{next(counter)}", expires_in=3600, now=clock())
+
+    stale = cache.get("a", fetch)
+    cache.invalidate("a", stale)
+    fresh = cache.get("a", fetch)
+    assert fresh.token == "t1"
+    cache.invalidate("a", stale)  # a late report about the old token must not drop the new one
+    assert cache.get("a", fetch).token == "t1"
+    cache.invalidate("a")
+    assert cache.get("a", fetch).token == "t2"
+
+
+def test_token_never_appears_in_repr() -> None:
+    token = AccessToken.from_lifetime("eyJ-super-secret-token", expires_in=60, now=0)
+    assert "super-secret" not in repr(token)
