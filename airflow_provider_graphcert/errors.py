@@ -50,3 +50,52 @@ class TokenRequestError(GraphCertError):
         self.aadsts = aadsts
         self.trace_id = trace_id
         self.correlation_id = correlation_id
+
+
+class GraphRequestError(GraphCertError):
+    """Microsoft Graph answered with an error (after retries, where retrying made sense)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        inner_code: str | None = None,
+        graph_message: str | None = None,
+        request_id: str | None = None,
+        client_request_id: str | None = None,
+        date: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.inner_code = inner_code
+        self.graph_message = graph_message
+        self.request_id = request_id
+        self.client_request_id = client_request_id
+        self.date = date
+        self.method = method
+        self.url = url
+
+
+class GraphThrottledError(GraphRequestError):
+    """Graph kept throttling (429/503/504) beyond the configured retry budget."""
+
+
+class GraphNotFoundError(GraphRequestError):
+    """404 itemNotFound: the site, drive, item or path does not exist (or is not visible to the app)."""
+
+
+class GraphAccessDeniedError(GraphRequestError):
+    """403: the app lacks an application permission (or a Sites.Selected grant)."""
+
+
+class GraphConflictError(GraphRequestError):
+    """409: nameAlreadyExists and friends."""
+
+
+class GraphTransportError(GraphCertError):
+    """The connection to Graph failed (DNS, TLS, reset, timeout) and retries did not help."""

@@ -1,0 +1,82 @@
+"""The one place that decides whether and how long to wait before repeating a Graph request.
+
+Graph's rules (reference B2): on 429 (and 503) wait ``Retry-After`` seconds and keep doing so while
+throttling lasts; otherwise back off exponentially with jitter. The Graph SDK retries 429, 503 and
+504; rclone also retries 500/502/509, which we do only for idempotent methods because a POST that
+failed with 500 may have taken effect. A per-request budget bounds the total time spent waiting so
+a task never hangs on a hostile or huge ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from time import time
+
+THROTTLE_STATUSES = frozenset({429, 503, 504})
+IDEMPOTENT_RETRY_STATUSES = frozenset({500, 502, 509})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try. ``max_total_wait`` is the budget of sleep per logical request."""
+
+    max_attempts: int = 10
+    max_total_wait: float = 600.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 60.0
+    jitter: float = 0.25
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def retryable_status(self, method: str, status: int) -> bool:
+        if status in THROTTLE_STATUSES:
+            return True
+        return status in IDEMPOTENT_RETRY_STATUSES and method.upper() in IDEMPOTENT_METHODS
+
+    def retryable_transport_error(self, method: str) -> bool:
+        return method.upper() in IDEMPOTENT_METHODS
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff for attempt 1, 2, ... with +-jitter so clients do not march in step."""
+        base: float = min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1)))
+        return max(0.0, base * (1 + self.rng.uniform(-self.jitter, self.jitter)))
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (Graph sends integer seconds; HTTP allows a date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time()))
+
+
+@dataclass
+class RetryBudget:
+    """The attempts and waiting already spent on one logical request."""
+
+    policy: RetryPolicy
+    attempts: int = 1
+    waited: float = 0.0
+
+    def next_delay(self, retry_after: float | None) -> float | None:
+        """The delay before the next attempt, or None when the budget says stop."""
+        if self.attempts >= self.policy.max_attempts:
+            return None
+        delay = retry_after if retry_after is not None else self.policy.backoff(self.attempts)
+        if self.waited + delay > self.policy.max_total_wait:
+            return None
+        return delay
+
+    def spend(self, delay: float) -> None:
+        self.attempts += 1
+        self.waited += delay
