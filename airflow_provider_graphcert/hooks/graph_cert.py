@@ -11,6 +11,7 @@ from airflow.sdk.log import mask_secret
 from airflow_provider_graphcert.auth.token_client import TokenProvider
 from airflow_provider_graphcert.diagnostics import describe_success
 from airflow_provider_graphcert.errors import GraphCertError
+from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.settings import CONN_TYPE, ConnectionSettings
 
 # PEM lines are 64 characters; masking each one too catches a key printed in pieces.
@@ -73,3 +74,18 @@ class GraphCertHook(BaseHook):
             return False, str(exc)
         except Exception as exc:
             return False, f"Unexpected {type(exc).__name__} while testing the connection: {exc}"
+
+    @cached_property
+    def client(self) -> GraphClient:
+        """A Graph client sharing this hook's token provider (and the process-wide token cache)."""
+        settings = self.settings
+        return GraphClient(
+            tokens=self.token_provider,
+            graph_url=settings.graph_url,
+            verify=settings.verify,
+            proxies=settings.proxies,
+            timeout=settings.timeout,
+        )
+
+    def get_client(self) -> GraphClient:
+        return self.client

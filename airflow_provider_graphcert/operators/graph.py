@@ -1,0 +1,99 @@
+"""GraphRequestOperator: any Graph call from a DAG, paged exports streamed to JSON Lines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+
+from airflow_provider_graphcert.errors import ConfigurationError
+from airflow_provider_graphcert.files import write_json_lines
+from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook
+
+# XCom lives in the metadata database; large results belong in a file (output_path).
+DEFAULT_MAX_XCOM_ITEMS = 1000
+
+
+class GraphRequestOperator(BaseOperator):
+    """Call Microsoft Graph with the connection's certificate credentials.
+
+    :param path: API path under the version, e.g. ``/users`` or ``/sites/root/lists`` (templated).
+    :param method: HTTP method (default GET).
+    :param query: query options such as ``{"$select": "id,displayName"}`` (templated).
+    :param headers: extra headers, e.g. ``{"ConsistencyLevel": "eventual"}``; sent on every page.
+    :param body: JSON body for POST/PATCH/PUT (templated).
+    :param paginate: follow ``@odata.nextLink`` and return every item of the collection.
+    :param output_path: write the items as JSON Lines to this file (atomically); XCom then gets
+        ``{"path": ..., "count": ...}`` instead of the data.
+    :param max_xcom_items: without output_path, fail rather than push more items than this to XCom.
+    """
+
+    template_fields: Sequence[str] = ("path", "query", "headers", "body", "output_path")
+    template_fields_renderers = {"query": "json", "body": "json", "headers": "json"}
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        method: str = "GET",
+        query: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        paginate: bool = False,
+        output_path: str | None = None,
+        max_xcom_items: int = DEFAULT_MAX_XCOM_ITEMS,
+        msgraph_cert_conn_id: str = GraphCertHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.path = path
+        self.method = method.upper()
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.paginate = paginate
+        self.output_path = output_path
+        self.max_xcom_items = max_xcom_items
+        self.msgraph_cert_conn_id = msgraph_cert_conn_id
+
+    def execute(self, context: Context) -> Any:
+        client = GraphCertHook(self.msgraph_cert_conn_id).get_client()
+        params = dict(self.query) if self.query else None
+        headers = dict(self.headers) if self.headers else None
+        if self.paginate:
+            if self.method != "GET":
+                raise ConfigurationError("paginate=True works with GET requests only.", field="method")
+            items = client.iter_items(self.path, params=params, headers=headers)
+        else:
+            response = client.request(self.method, self.path, params=params, json=self.body, headers=headers)
+            result = response.json() if response.content else None
+            if not self.output_path:
+                return result
+            items = _records(result)
+        if self.output_path:
+            path = Path(self.output_path)
+            count = write_json_lines(path, items)
+            self.log.info("Wrote %d records to %s.", count, path)
+            return {"path": str(path), "count": count}
+        return self._bounded(items)
+
+    def _bounded(self, items: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
+        collected: list[dict[str, Any]] = []
+        for item in items:
+            if len(collected) >= self.max_xcom_items:
+                raise ConfigurationError(
+                    f"{self.path} returned more than max_xcom_items={self.max_xcom_items} items; set "
+                    "output_path to write them to a JSON Lines file instead of XCom.",
+                    field="output_path",
+                )
+            collected.append(item)
+        return collected
+
+
+def _records(result: Any) -> Iterator[Any]:
+    if isinstance(result, dict) and isinstance(result.get("value"), list):
+        yield from result["value"]
+    elif result is not None:
+        yield result
