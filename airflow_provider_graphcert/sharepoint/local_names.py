@@ -1,0 +1,49 @@
+"""Map remote item paths to local paths without ever leaving the target directory.
+
+Names come from the service and are not trusted: ``..``, separators, control characters and
+names the local filesystem cannot hold are refused, each with a reason, instead of written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from airflow_provider_graphcert.errors import GraphCertError
+
+# Most local filesystems cap a single name at 255 bytes.
+MAX_NAME_BYTES = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$", re.IGNORECASE)
+
+
+class UnsafeNameError(GraphCertError):
+    """A remote name that cannot be written safely under the target directory."""
+
+
+def safe_segment(name: str) -> str:
+    if name in ("", ".", ".."):
+        raise UnsafeNameError(f"refusing the name {name!r}: it would point outside its folder")
+    if "/" in name or "\\" in name:
+        raise UnsafeNameError(f"refusing the name {name!r}: it contains a path separator")
+    if _CONTROL.search(name):
+        raise UnsafeNameError(f"refusing the name {name.encode('unicode_escape').decode()!r}: control characters")
+    if len(os.fsencode(name)) > MAX_NAME_BYTES:
+        raise UnsafeNameError(f"refusing a name of {len(os.fsencode(name))} bytes: over {MAX_NAME_BYTES}")
+    if os.name == "nt" and (_WINDOWS_RESERVED.match(name) or name.endswith((" ", "."))):
+        raise UnsafeNameError(f"refusing the name {name!r}: reserved on Windows")
+    return name
+
+
+def local_path(target: Path, relative: str) -> Path:
+    """``target / relative`` after checking every segment and the resolved result."""
+    segments = [safe_segment(s) for s in relative.split("/") if s != ""]
+    if not segments:
+        raise UnsafeNameError("refusing an empty path")
+    candidate = target.joinpath(*segments)
+    root = target.resolve()
+    resolved = candidate.resolve()
+    if resolved != root and root not in resolved.parents:
+        raise UnsafeNameError(f"refusing {relative!r}: it resolves outside {target}")
+    return candidate
