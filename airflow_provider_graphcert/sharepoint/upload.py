@@ -1,0 +1,270 @@
+"""Upload files to a drive by Graph's rules (reference B8, B9).
+
+Small files go in one PUT; larger ones through an upload session in fragments that are a multiple
+of 320 KiB and under 60 MiB, sent without the Authorization header, each retried, resumed from
+``nextExpectedRanges`` after a failure, and the result's QuickXorHash compared with the local one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from airflow_provider_graphcert.errors import (
+    ConfigurationError,
+    GraphCertError,
+    GraphConflictError,
+    GraphRequestError,
+)
+from airflow_provider_graphcert.graph.client import GraphClient
+from airflow_provider_graphcert.quickxorhash import QuickXorHash
+from airflow_provider_graphcert.sharepoint.download import IntegrityError, remote_hash
+from airflow_provider_graphcert.sharepoint.locations import encode_path
+
+log = logging.getLogger(__name__)
+
+ConflictBehavior = Literal["fail", "replace", "rename"]
+CONFLICT_BEHAVIORS: tuple[str, ...] = ("fail", "replace", "rename")
+
+# rclone's maxSinglePartSize: the conservative simple-upload limit that works everywhere (reference B8).
+SIMPLE_UPLOAD_MAX_BYTES = 4 * 1024 * 1024
+# Fragments must be a multiple of 320 KiB and below 60 MiB (reference B9).
+FRAGMENT_MULTIPLE_BYTES = 320 * 1024
+FRAGMENT_MAX_BYTES = 60 * 1024 * 1024
+DEFAULT_FRAGMENT_BYTES = 32 * FRAGMENT_MULTIPLE_BYTES  # 10 MiB, inside the recommended 5-10 MiB
+# A session that disappears (404) mid-upload is started again this many times.
+SESSION_RESTARTS = 2
+
+
+def check_fragment_size(size: int) -> int:
+    if size <= 0 or size % FRAGMENT_MULTIPLE_BYTES or size >= FRAGMENT_MAX_BYTES:
+        raise ConfigurationError(
+            f"chunk_size {size} must be a multiple of 327,680 bytes (320 KiB) and below 60 MiB, "
+            f"e.g. {DEFAULT_FRAGMENT_BYTES} (10 MiB).",
+            field="chunk_size",
+        )
+    return size
+
+
+def check_conflict_behavior(value: str) -> ConflictBehavior:
+    if value not in CONFLICT_BEHAVIORS:
+        raise ConfigurationError(
+            f"conflict_behavior '{value}' must be one of fail, replace, rename.", field="conflict_behavior"
+        )
+    return value  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    local_path: str
+    remote_path: str
+    item_id: str
+    size: int
+    quick_xor_hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "local_path": self.local_path,
+            "remote_path": self.remote_path,
+            "item_id": self.item_id,
+            "size": self.size,
+        }
+
+
+def _next_offset(ranges: Any, total: int) -> int:
+    """The first byte Graph still wants, from ``nextExpectedRanges`` like ["26-"] or ["0-99", ...]."""
+    if not isinstance(ranges, list) or not ranges:
+        return total
+    starts = []
+    for entry in ranges:
+        start = str(entry).split("-", 1)[0]
+        if start.isdigit():
+            starts.append(int(start))
+    return min(starts) if starts else total
+
+
+class FileUploader:
+    def __init__(
+        self,
+        client: GraphClient,
+        *,
+        fragment_bytes: int = DEFAULT_FRAGMENT_BYTES,
+        simple_max_bytes: int = SIMPLE_UPLOAD_MAX_BYTES,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.fragment_bytes = check_fragment_size(fragment_bytes)
+        self.simple_max_bytes = simple_max_bytes
+        self.on_bytes = on_bytes
+
+    def upload(
+        self, drive_id: str, remote_path: str, local: Path, *, conflict: ConflictBehavior = "replace"
+    ) -> UploadedFile:
+        try:
+            size = local.stat().st_size
+        except FileNotFoundError:
+            raise ConfigurationError(f"The file to upload, {local}, does not exist.", field="local_path") from None
+        if not local.is_file():
+            raise ConfigurationError(f"{local} is not a regular file.", field="local_path")
+        address = f"drives/{drive_id}/root:/{encode_path(remote_path)}:"
+        try:
+            if size <= self.simple_max_bytes:
+                item, digest = self._simple(address, local, conflict)
+            else:
+                item, digest = self._session(address, local, size, conflict)
+        except GraphConflictError as exc:
+            raise GraphConflictError(
+                f"'{remote_path}' already exists and conflict_behavior is 'fail'; use 'replace' or 'rename'. "
+                f"[request-id={exc.request_id}]",
+                status=exc.status,
+                code=exc.code,
+                request_id=exc.request_id,
+            ) from None
+        expected = remote_hash(item)
+        if expected and expected != digest:
+            raise IntegrityError(
+                f"Uploaded '{remote_path}' but Graph's QuickXorHash {expected} differs from the local {digest}."
+            )
+        return UploadedFile(str(local), remote_path, str(item.get("id")), size, digest)
+
+    def _simple(self, address: str, local: Path, conflict: ConflictBehavior) -> tuple[dict[str, Any], str]:
+        data = local.read_bytes()
+        hasher = QuickXorHash()
+        hasher.update(data)
+        response = self.client.request(
+            "PUT",
+            f"{address}/content",
+            params={"@microsoft.graph.conflictBehavior": conflict},
+            data=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        if self.on_bytes is not None:
+            self.on_bytes(len(data))
+        return response.json(), hasher.b64digest()
+
+    def _session(self, address: str, local: Path, size: int, conflict: ConflictBehavior) -> tuple[dict[str, Any], str]:
+        for restart in range(SESSION_RESTARTS + 1):
+            session = self.client.send_json(
+                "POST",
+                f"{address}/createUploadSession",
+                {"item": {"@microsoft.graph.conflictBehavior": conflict}},
+            )
+            upload_url = str(session["uploadUrl"])
+            try:
+                return self._send_fragments(upload_url, local, size)
+            except _SessionGone:
+                log.warning("Upload session for %s vanished; starting a new one (%d).", local.name, restart + 1)
+                continue
+            except BaseException:
+                self._cancel(upload_url)
+                raise
+        raise GraphCertError(f"Upload of {local} failed: the upload session was lost {SESSION_RESTARTS + 1} times.")
+
+    def _send_fragments(self, upload_url: str, local: Path, size: int) -> tuple[dict[str, Any], str]:
+        hasher = QuickXorHash()
+        hashed = 0  # bytes fed to the hasher, always a prefix of the file
+        offset = 0
+        with local.open("rb") as handle:
+            while True:
+                handle.seek(offset)
+                chunk = handle.read(min(self.fragment_bytes, size - offset))
+                end = offset + len(chunk) - 1
+                response = self.client.request(
+                    "PUT",
+                    upload_url,
+                    authenticated=False,
+                    data=chunk,
+                    headers={"Content-Range": f"bytes {offset}-{end}/{size}", "Content-Length": str(len(chunk))},
+                    raise_for_status=False,
+                )
+                if response.status_code in (200, 201):
+                    if hashed == offset:
+                        hasher.update(chunk)
+                        hashed += len(chunk)
+                    if self.on_bytes is not None:
+                        self.on_bytes(len(chunk))
+                    return response.json(), self._finish_hash(hasher, hashed, handle, size)
+                if response.status_code == 202:
+                    if hashed == offset:
+                        hasher.update(chunk)
+                        hashed += len(chunk)
+                    if self.on_bytes is not None:
+                        self.on_bytes(len(chunk))
+                    offset = _next_offset(response.json().get("nextExpectedRanges"), size)
+                    continue
+                if response.status_code == 416:
+                    # Graph already has this range (a retry after a lost reply): ask where to go on.
+                    offset = self._status_offset(upload_url, size)
+                    continue
+                if response.status_code == 404:
+                    raise _SessionGone()
+                raise GraphRequestError(
+                    f"Upload fragment {offset}-{end} of {local.name} failed with HTTP {response.status_code}: "
+                    f"{response.text[:300]}",
+                    status=response.status_code,
+                )
+
+    def _finish_hash(self, hasher: QuickXorHash, hashed: int, handle: Any, size: int) -> str:
+        # If Graph made us skip ahead (416), hash the rest from the file so the digest is complete.
+        handle.seek(hashed)
+        while hashed < size:
+            block = handle.read(min(DEFAULT_FRAGMENT_BYTES, size - hashed))
+            if not block:
+                break
+            hasher.update(block)
+            hashed += len(block)
+        return str(hasher.b64digest())
+
+    def _status_offset(self, upload_url: str, size: int) -> int:
+        response = self.client.request("GET", upload_url, authenticated=False, raise_for_status=False)
+        if response.status_code == 404:
+            raise _SessionGone()
+        return _next_offset(response.json().get("nextExpectedRanges"), size)
+
+    def _cancel(self, upload_url: str) -> None:
+        try:
+            self.client.request("DELETE", upload_url, authenticated=False, raise_for_status=False).close()
+        except GraphCertError:
+            log.debug("Could not cancel an upload session; it expires on its own.")
+
+
+class _SessionGone(Exception):
+    """The upload session no longer exists (expired or cancelled): start over."""
+
+
+class FolderMaker:
+    """Creates remote folders once each (thread-safe), treating 'already exists' as success."""
+
+    def __init__(self, client: GraphClient, drive_id: str) -> None:
+        self.client = client
+        self.drive_id = drive_id
+        self._known: set[str] = {""}
+        self._lock = threading.Lock()
+
+    def ensure(self, path: str) -> None:
+        parts = [p for p in path.split("/") if p]
+        for depth in range(1, len(parts) + 1):
+            current = "/".join(parts[:depth])
+            with self._lock:
+                if current in self._known:
+                    continue
+            parent = "/".join(parts[: depth - 1])
+            address = (
+                f"drives/{self.drive_id}/root:/{encode_path(parent)}:/children"
+                if parent
+                else (f"drives/{self.drive_id}/root/children")
+            )
+            # A 409 means an earlier run or another worker created it already.
+            with contextlib.suppress(GraphConflictError):
+                self.client.send_json(
+                    "POST",
+                    address,
+                    {"name": parts[depth - 1], "folder": {}, "@microsoft.graph.conflictBehavior": "fail"},
+                )
+            with self._lock:
+                self._known.add(current)
