@@ -203,6 +203,10 @@ class FileUploader:
                     continue
                 if response.status_code == 404:
                     raise _SessionGone()
+                if response.status_code == 409:
+                    raise GraphConflictError(
+                        f"{local.name} conflicts with an existing item at commit.", status=409, code="nameAlreadyExists"
+                    )
                 raise GraphRequestError(
                     f"Upload fragment {offset}-{end} of {local.name} failed with HTTP {response.status_code}: "
                     f"{response.text[:300]}",
