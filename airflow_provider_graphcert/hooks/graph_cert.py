@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseHook
+from airflow.sdk import BaseHook, Variable
 from airflow.sdk.log import mask_secret
 
 from airflow_provider_graphcert.auth.token_client import TokenProvider
@@ -13,6 +14,7 @@ from airflow_provider_graphcert.diagnostics import describe_success
 from airflow_provider_graphcert.errors import GraphCertError
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.settings import CONN_TYPE, ConnectionSettings
+from airflow_provider_graphcert.sharepoint.service import SharePoint
 
 # PEM lines are 64 characters; masking each one too catches a key printed in pieces.
 _MIN_MASKED_LINE = 16
@@ -89,3 +91,27 @@ class GraphCertHook(BaseHook):
 
     def get_client(self) -> GraphClient:
         return self.client
+
+    @cached_property
+    def sharepoint(self) -> SharePoint:
+        """SharePoint jobs (resolve, download, upload, sync, lists) over this hook's client."""
+        return SharePoint(self.client, logger=self.log)
+
+
+class VariableDeltaStore:
+    """Keeps a sync's delta link in an Airflow Variable, so any worker can continue the sync."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    @classmethod
+    def for_folder(cls, conn_id: str, folder: str) -> VariableDeltaStore:
+        digest = hashlib.sha256(folder.encode("utf-8")).hexdigest()[:16]
+        return cls(f"graphcert_delta__{conn_id}__{digest}")
+
+    def load(self) -> str | None:
+        value = Variable.get(self.key, default=None)
+        return str(value) if value else None
+
+    def save(self, link: str) -> None:
+        Variable.set(self.key, link, description="Delta link of a SharePoint sync (airflow-provider-graphcert)")

@@ -16,7 +16,7 @@ from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.sharepoint.download import DownloadedFile, FileDownloader
 from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, local_path
 from airflow_provider_graphcert.sharepoint.manifest import Manifest
-from airflow_provider_graphcert.sharepoint.progress import Progress
+from airflow_provider_graphcert.sharepoint.progress import InfoLogger, Progress
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def download_folder(
     file_filter: FileFilter | None = None,
     max_workers: int = DEFAULT_MAX_WORKERS,
     incremental: bool = True,
-    logger: logging.Logger = log,
+    logger: InfoLogger = log,
 ) -> FolderDownloadResult:
     """Download every accepted file below ``folder`` into ``target``; raise after all were tried."""
     if max_workers < 1:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
 
 DEFAULT_INTERVAL_SECONDS = 5.0
+
+
+class InfoLogger(Protocol):
+    """Anything with ``info``: a stdlib logger or Airflow's task logger."""
+
+    def info(self, msg: str, *args: Any) -> Any: ...
 
 
 class Progress:
@@ -16,7 +22,7 @@ class Progress:
         label: str,
         total_bytes: int | None = None,
         *,
-        logger: logging.Logger,
+        logger: InfoLogger,
         interval: float = DEFAULT_INTERVAL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -1,0 +1,199 @@
+"""Operators for SharePoint document libraries and lists: thin wrappers over GraphCertHook.sharepoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+
+from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook, VariableDeltaStore
+from airflow_provider_graphcert.sharepoint.folder_download import DEFAULT_MAX_WORKERS
+from airflow_provider_graphcert.sharepoint.upload import DEFAULT_FRAGMENT_BYTES
+
+_LOCATION_DOC = """
+    Where in SharePoint: either ``url`` (a folder or file address copied from the browser, also
+    ``Forms/AllItems.aspx?id=...`` links) or ``site_url`` + ``library`` (+ ``path`` inside it).
+"""
+
+_LOCATION_FIELDS = ("url", "site_url", "library", "path")
+
+
+class _SharePointOperator(BaseOperator):
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        site_url: str | None = None,
+        library: str | None = None,
+        path: str = "",
+        msgraph_cert_conn_id: str = GraphCertHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.url = url
+        self.site_url = site_url
+        self.library = library
+        self.path = path
+        self.msgraph_cert_conn_id = msgraph_cert_conn_id
+
+    @property
+    def location(self) -> dict[str, Any]:
+        return {"url": self.url, "site_url": self.site_url, "library": self.library, "path": self.path or ""}
+
+    def hook(self) -> GraphCertHook:
+        return GraphCertHook(self.msgraph_cert_conn_id)
+
+
+class SharePointDownloadOperator(_SharePointOperator):
+    __doc__ = (
+        "Download a SharePoint file or folder (recursively) to ``local_dir``; incremental by default, so a "
+        "nightly run transfers only what changed.\n" + _LOCATION_DOC
+    )
+
+    template_fields: Sequence[str] = (*_LOCATION_FIELDS, "local_dir", "include", "exclude", "modified_since")
+
+    def __init__(
+        self,
+        *,
+        local_dir: str,
+        include: Sequence[str] | str | None = None,
+        exclude: Sequence[str] | str | None = None,
+        modified_since: str | None = None,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        incremental: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.local_dir = local_dir
+        self.include = include
+        self.exclude = exclude
+        self.modified_since = modified_since
+        self.max_workers = max_workers
+        self.incremental = incremental
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        return self.hook().sharepoint.download(
+            self.local_dir,
+            **self.location,
+            include=self.include,
+            exclude=self.exclude,
+            modified_since=self.modified_since,
+            max_workers=self.max_workers,
+            incremental=self.incremental,
+        )
+
+
+class SharePointUploadOperator(_SharePointOperator):
+    __doc__ = (
+        "Upload a local file or folder to a SharePoint folder (created if missing); large files go through "
+        "resumable upload sessions.\n" + _LOCATION_DOC
+    )
+
+    template_fields: Sequence[str] = (*_LOCATION_FIELDS, "local_path", "include")
+
+    def __init__(
+        self,
+        *,
+        local_path: str,
+        conflict_behavior: str = "replace",
+        chunk_size: int = DEFAULT_FRAGMENT_BYTES,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        include: Sequence[str] | str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.local_path = local_path
+        self.conflict_behavior = conflict_behavior
+        self.chunk_size = chunk_size
+        self.max_workers = max_workers
+        self.include = include
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        return self.hook().sharepoint.upload(
+            self.local_path,
+            **self.location,
+            conflict_behavior=self.conflict_behavior,
+            chunk_size=self.chunk_size,
+            max_workers=self.max_workers,
+            include=self.include,
+        )
+
+
+class SharePointSyncOperator(_SharePointOperator):
+    __doc__ = (
+        "Keep ``local_dir`` in step with a SharePoint folder using drive delta; the delta link is kept in "
+        "an Airflow Variable (``state_variable``, default derived from connection and folder).\n" + _LOCATION_DOC
+    )
+
+    template_fields: Sequence[str] = (*_LOCATION_FIELDS, "local_dir", "include", "exclude", "state_variable")
+
+    def __init__(
+        self,
+        *,
+        local_dir: str,
+        mirror_deletions: bool = False,
+        state_variable: str | None = None,
+        include: Sequence[str] | str | None = None,
+        exclude: Sequence[str] | str | None = None,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.local_dir = local_dir
+        self.mirror_deletions = mirror_deletions
+        self.state_variable = state_variable
+        self.include = include
+        self.exclude = exclude
+        self.max_workers = max_workers
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        folder = self.url or f"{self.site_url}|{self.library}|{self.path}"
+        store = (
+            VariableDeltaStore(self.state_variable)
+            if self.state_variable
+            else VariableDeltaStore.for_folder(self.msgraph_cert_conn_id, f"{folder}|{self.local_dir}")
+        )
+        return self.hook().sharepoint.sync(
+            self.local_dir,
+            store,
+            **self.location,
+            mirror_deletions=self.mirror_deletions,
+            include=self.include,
+            exclude=self.exclude,
+            max_workers=self.max_workers,
+        )
+
+
+class SharePointListExportOperator(BaseOperator):
+    """Export every item of a SharePoint list (chosen ``fields`` or all) to CSV or JSON Lines."""
+
+    template_fields: Sequence[str] = ("site_url", "list_name", "output_path", "fields")
+
+    def __init__(
+        self,
+        *,
+        site_url: str,
+        list_name: str,
+        output_path: str,
+        fields: Sequence[str] | None = None,
+        output_format: str = "csv",
+        msgraph_cert_conn_id: str = GraphCertHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.site_url = site_url
+        self.list_name = list_name
+        self.output_path = output_path
+        self.fields = fields
+        self.output_format = output_format
+        self.msgraph_cert_conn_id = msgraph_cert_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        return GraphCertHook(self.msgraph_cert_conn_id).sharepoint.export_list(
+            self.site_url,
+            self.list_name,
+            self.output_path,
+            fields=list(self.fields) if self.fields else None,
+            output_format="jsonl" if self.output_format == "jsonl" else "csv",
+        )
