@@ -13,7 +13,7 @@ DEFAULT_INTERVAL_SECONDS = 5.0
 class InfoLogger(Protocol):
     """Anything with ``info``: a stdlib logger or Airflow's task logger."""
 
-    def info(self, msg: str, *args: Any) -> Any: ...
+    def info(self, msg: Any, /, *args: Any) -> Any: ...
 
 
 class Progress:
