@@ -48,6 +48,8 @@ def create_self_signed(
     not_before: datetime | None = None,
 ) -> SelfSignedCertificate:
     key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    # Accept "CN=name" as well as "name": users copy subjects in either form.
+    common_name = common_name.removeprefix("CN=").removeprefix("cn=")
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     start = not_before or (datetime.now(UTC) - timedelta(minutes=5))
     certificate = (
