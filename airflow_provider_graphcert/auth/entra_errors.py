@@ -51,6 +51,8 @@ def _hint(code: int | None, error: str | None, ctx: RequestContext) -> str:
         5002741: "The assertion's aud claim must be one value: the token endpoint URL.",
         50027: "The assertion is malformed. If it was pasted, create it again or switch to certificate_path.",
         70002: f"The assertion's aud claim must be exactly {ctx.token_endpoint}.",
+        700023: f"The assertion's aud claim must be exactly {ctx.token_endpoint}.",
+        700021: f"The assertion's iss and sub claims must both be the client ID {ctx.client_id}.",
         5002738: "Entra ID accepts only RS256 and PS256 signed assertions (set signing_algorithm).",
         5002730: "The key does not suit the signing algorithm: Entra ID needs an RSA key.",
         7000215: "A client secret was sent where a certificate was expected.",

@@ -156,7 +156,7 @@ def test_iss_and_sub_must_be_the_client_id(directory: Directory, claim: str) -> 
 def test_alg_none_is_not_a_supported_algorithm(directory: Directory) -> None:
     unsigned = jwt.encode(
         {"aud": directory.endpoint, "iss": directory.app.client_id, "sub": directory.app.client_id},
-        None,
+        "",
         algorithm="none",
         headers={"x5t": directory.signer.x5t},
     )
@@ -273,7 +273,9 @@ def test_the_scope_must_be_one_known_resource_with_default(
 
 @pytest.mark.parametrize("missing", ["grant_type", "client_id", "scope", "client_assertion_type"])
 def test_a_missing_parameter_is_named(directory: Directory, missing: str) -> None:
-    body = assert_entra_error(directory.post(**{missing: DROP}), 400, "invalid_request", 900144)
+    without: dict[str, Any] = {missing: DROP}
+
+    body = assert_entra_error(directory.post(**without), 400, "invalid_request", 900144)
     assert f"'{missing}'" in body["error_description"]
 
 

@@ -125,3 +125,18 @@ def test_the_pytest_plugin_imports_nothing_heavy() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_each_origin_logs_what_reached_it(graph_emulator: GraphEmulator) -> None:
+    headers = {"Authorization": "Bearer not-for-the-download-host"}
+
+    requests.get(
+        f"{graph_emulator.graph_url}/v1.0/$metadata", headers=headers, verify=graph_emulator.ca_bundle, timeout=10
+    )
+    requests.get(f"{graph_emulator.files_url}/download/1?x=1", verify=graph_emulator.ca_bundle, timeout=10)
+
+    (graph_request,) = graph_emulator.requests.records("graph")
+    (files_request,) = graph_emulator.requests.records("files")
+    assert graph_request.headers["authorization"] == "Bearer not-for-the-download-host"
+    assert (files_request.path, files_request.query) == ("/download/1", "x=1")
+    assert "authorization" not in files_request.headers

@@ -1,0 +1,364 @@
+"""A fault switchboard: make any emulated route throttle, fail, stall or drop the connection.
+
+Kept apart from the state and the routes (as moto keeps its backends apart from its responses)
+so every origin, the token endpoint now and the Graph routes later, gets the same faults by
+wrapping its ASGI app in :class:`FaultMiddleware`. Rules are matched against the request path;
+what a fault's body looks like is up to the origin (an Entra error JSON for the authority, a
+Graph error JSON elsewhere), passed in as a renderer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import json
+import random
+import re
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DropMode = Literal["before_response", "mid_body"]
+DROP_MODES: tuple[DropMode, ...] = ("before_response", "mid_body")
+# Statuses a fault may answer with: throttling and the server errors clients must survive
+# (reference B2: Graph and the SDK retry 429, 500, 502, 503, 504, 509).
+FAULT_STATUSES = frozenset({429, 500, 502, 503, 504, 509})
+# Path of the Entra token endpoint for any tenant, for ``route=``.
+TOKEN_ENDPOINT_ROUTE = r"/oauth2/v2\.0/token$"
+# Reference B1: the message of a real Graph throttling answer.
+THROTTLED_MESSAGE = "The request has been throttled"
+
+
+@dataclass(frozen=True)
+class FaultResponse:
+    """What an origin answers when a status fault fires (body and headers, no status)."""
+
+    body: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+FaultRenderer = Callable[[Scope, int], FaultResponse]
+ConnectionDropper = Callable[[Scope], Awaitable[None]]
+
+
+@dataclass
+class FaultRule:
+    """One line on the switchboard; ``fired`` counts how often it acted."""
+
+    id: int
+    route: re.Pattern[str] | None
+    method: str | None
+    origin: str | None
+    status: int | None
+    retry_after: int | None
+    latency: float
+    drop: DropMode | None
+    drop_after_bytes: int | None
+    times: int | None
+    probability: float | None
+    skip: int
+    fired: int = 0
+    seen: int = 0
+
+    def matches(self, origin: str, method: str, path: str) -> bool:
+        return (
+            (self.origin is None or self.origin == origin)
+            and (self.method is None or self.method == method)
+            and (self.route is None or self.route.search(path) is not None)
+        )
+
+    @property
+    def exhausted(self) -> bool:
+        return self.times is not None and self.fired >= self.times
+
+    @property
+    def kind(self) -> str:
+        if self.drop is not None:
+            return f"drop:{self.drop}"
+        if self.status is not None:
+            return str(self.status)
+        return "latency"
+
+
+@dataclass(frozen=True)
+class InjectedFault:
+    """A record of one fault that fired, for assertions in tests."""
+
+    rule_id: int
+    origin: str
+    method: str
+    path: str
+    kind: str
+    status: int | None
+
+
+@dataclass(frozen=True)
+class FaultDecision:
+    latency: float
+    rule: FaultRule | None
+
+
+class FaultSwitchboard:
+    """Rules that turn matching requests into faults; thread-safe, seeded for repeatable chaos."""
+
+    def __init__(self, seed: int | None = 0) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[FaultRule] = []
+        self._injected: list[InjectedFault] = []
+        self._ids = itertools.count(1)
+        self._random = random.Random(seed)  # chaos, not cryptography
+
+    def add(
+        self,
+        route: str | re.Pattern[str] | None = None,
+        *,
+        status: int | None = None,
+        retry_after: int | None = None,
+        latency: float = 0.0,
+        drop: DropMode | None = None,
+        drop_after_bytes: int | None = None,
+        times: int | None = None,
+        probability: float | None = None,
+        skip: int = 0,
+        method: str | None = None,
+        origin: str | None = None,
+    ) -> FaultRule:
+        """Add a rule; ``route`` is a regular expression searched in the path (None: every path).
+
+        ``times`` limits how often it fires (None: no limit), ``probability`` makes each matching
+        request fire with that chance (drawn from the seeded generator), ``skip`` lets that many
+        matching requests through first. A rule with only ``latency`` delays and passes on.
+        """
+        _check_rule(status, retry_after, latency, drop, times, probability)
+        rule = FaultRule(
+            id=next(self._ids),
+            route=re.compile(route) if isinstance(route, str) else route,
+            method=method.upper() if method else None,
+            origin=origin,
+            status=status,
+            retry_after=retry_after,
+            latency=latency,
+            drop=drop,
+            drop_after_bytes=drop_after_bytes,
+            times=times,
+            probability=probability,
+            skip=skip,
+        )
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def throttle(
+        self, route: str | re.Pattern[str] | None = None, *, retry_after: int | None = 1, times: int | None = 1
+    ) -> FaultRule:
+        """429 Too Many Requests with Retry-After in whole seconds (reference B2)."""
+        return self.add(route, status=429, retry_after=retry_after, times=times)
+
+    def fail(
+        self, route: str | re.Pattern[str] | None = None, *, status: int = 503, times: int | None = 1
+    ) -> FaultRule:
+        return self.add(route, status=status, times=times)
+
+    def drop_connection(
+        self, route: str | re.Pattern[str] | None = None, *, mode: DropMode = "before_response", times: int | None = 1
+    ) -> FaultRule:
+        return self.add(route, drop=mode, times=times)
+
+    def delay(
+        self, route: str | re.Pattern[str] | None = None, *, seconds: float, times: int | None = None
+    ) -> FaultRule:
+        return self.add(route, latency=seconds, times=times)
+
+    def remove(self, rule: FaultRule) -> None:
+        with self._lock:
+            self._rules = [item for item in self._rules if item.id != rule.id]
+
+    def clear(self) -> None:
+        """Remove every rule and forget what was injected."""
+        with self._lock:
+            self._rules.clear()
+            self._injected.clear()
+
+    def seed(self, seed: int) -> None:
+        with self._lock:
+            self._random.seed(seed)
+
+    @property
+    def rules(self) -> list[FaultRule]:
+        with self._lock:
+            return list(self._rules)
+
+    @property
+    def injected(self) -> list[InjectedFault]:
+        with self._lock:
+            return list(self._injected)
+
+    def count(self, route: str | re.Pattern[str] | None = None, *, kind: str | None = None) -> int:
+        """How many faults fired, optionally only on paths matching ``route`` or of one ``kind``."""
+        pattern = re.compile(route) if isinstance(route, str) else route
+        return sum(
+            1
+            for item in self.injected
+            if (pattern is None or pattern.search(item.path)) and (kind is None or item.kind == kind)
+        )
+
+    def decide(self, origin: str, method: str, path: str) -> FaultDecision | None:
+        """Which fault (if any) applies to this request; consumes counts and random draws."""
+        latency = 0.0
+        with self._lock:
+            for rule in self._rules:
+                if rule.exhausted or not rule.matches(origin, method, path):
+                    continue
+                rule.seen += 1
+                if rule.seen <= rule.skip:
+                    continue
+                if rule.probability is not None and self._random.random() >= rule.probability:
+                    continue
+                rule.fired += 1
+                latency += rule.latency
+                self._injected.append(InjectedFault(rule.id, origin, method, path, rule.kind, rule.status))
+                if rule.status is not None or rule.drop is not None:
+                    return FaultDecision(latency, rule)
+        return FaultDecision(latency, None) if latency else None
+
+
+def _check_rule(
+    status: int | None,
+    retry_after: int | None,
+    latency: float,
+    drop: DropMode | None,
+    times: int | None,
+    probability: float | None,
+) -> None:
+    if status is not None and status not in FAULT_STATUSES:
+        raise ValueError(f"status must be one of {sorted(FAULT_STATUSES)}, not {status}")
+    if status is not None and drop is not None:
+        raise ValueError("a rule either answers with a status or drops the connection, not both")
+    if drop is not None and drop not in DROP_MODES:
+        raise ValueError(f"drop must be one of {DROP_MODES}, not {drop!r}")
+    if status is None and drop is None and latency <= 0:
+        raise ValueError("a rule needs a status, a drop mode or some latency")
+    # Reference B2: Graph's Retry-After is whole seconds, so the emulator only sends whole seconds.
+    if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
+        raise ValueError("retry_after is a whole number of seconds (HTTP delta-seconds)")
+    if times is not None and times < 1:
+        raise ValueError("times must be at least 1 (or None for no limit)")
+    if probability is not None and not 0.0 <= probability <= 1.0:
+        raise ValueError("probability must be between 0 and 1")
+
+
+def graph_style_fault(scope: Scope, status: int) -> FaultResponse:
+    """Graph's error JSON (reference B1), the default body for non-authority origins."""
+    request_id = str(uuid.uuid4())
+    code, inner = {
+        429: ("activityLimitReached", {"code": "throttledRequest"}),
+        503: ("serviceNotAvailable", {}),
+    }.get(status, ("generalException", {}))
+    body = {
+        "error": {
+            "code": code,
+            "message": THROTTLED_MESSAGE
+            if status == 429
+            else "Emulated fault: the service could not handle the request.",
+            "innerError": {
+                **inner,
+                # B1: Graph's innerError date has no time-zone suffix.
+                "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                "request-id": request_id,
+                "client-request-id": _header(scope, "client-request-id") or request_id,
+            },
+        }
+    }
+    return FaultResponse(
+        json.dumps(body).encode(),
+        [("content-type", "application/json"), ("request-id", request_id), ("client-request-id", request_id)],
+    )
+
+
+def _header(scope: Mapping[str, Any], name: str) -> str | None:
+    wanted = name.encode("latin-1")
+    for key, value in scope.get("headers", []):
+        if key.lower() == wanted:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+class FaultMiddleware:
+    """ASGI middleware that consults a switchboard before handing a request to ``app``."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        switchboard: FaultSwitchboard,
+        *,
+        origin: str,
+        render: FaultRenderer = graph_style_fault,
+        drop_connection: ConnectionDropper | None = None,
+    ) -> None:
+        self.app = app
+        self.switchboard = switchboard
+        self.origin = origin
+        self.render = render
+        self.drop_connection = drop_connection or _raise_to_drop
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        decision = self.switchboard.decide(self.origin, str(scope["method"]), str(scope["path"]))
+        if decision is None:
+            await self.app(scope, receive, send)
+            return
+        if decision.latency:
+            await asyncio.sleep(decision.latency)
+        rule = decision.rule
+        if rule is None:
+            await self.app(scope, receive, send)
+        elif rule.drop == "before_response":
+            await self.drop_connection(scope)
+        elif rule.drop == "mid_body":
+            await self._cut_short(scope, receive, send, rule)
+        else:
+            await self._answer(scope, send, rule)
+
+    async def _answer(self, scope: Scope, send: Send, rule: FaultRule) -> None:
+        assert rule.status is not None
+        response = self.render(scope, rule.status)
+        headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]
+        if rule.retry_after is not None:
+            headers.append((b"retry-after", str(rule.retry_after).encode()))
+        headers.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": rule.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _cut_short(self, scope: Scope, receive: Receive, send: Send, rule: FaultRule) -> None:
+        """Let the route answer, send its headers and part of its body, then drop the connection."""
+        messages: list[Message] = []
+
+        async def capture(message: Message) -> None:
+            messages.append(message)
+
+        await self.app(scope, receive, capture)
+        start = next(message for message in messages if message["type"] == "http.response.start")
+        body = b"".join(bytes(m.get("body", b"")) for m in messages if m["type"] == "http.response.body")
+        cut = rule.drop_after_bytes if rule.drop_after_bytes is not None else len(body) // 2
+        cut = max(0, min(cut, len(body) - 1))
+        await send(start)
+        if cut:
+            await send({"type": "http.response.body", "body": body[:cut], "more_body": True})
+        await self.drop_connection(scope)
+
+
+async def _raise_to_drop(scope: Scope) -> None:
+    # Without access to the transport the closest thing is an exception: servers close the
+    # connection when the response has started (mid_body), or answer 500 when it has not.
+    raise ConnectionAbortedError("fault injection: connection dropped")
