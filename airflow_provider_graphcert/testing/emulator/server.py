@@ -24,7 +24,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from airflow_provider_graphcert.testing.emulator.entra import EntraRoutes
@@ -38,10 +38,14 @@ from airflow_provider_graphcert.testing.emulator.faults import (
     Send,
     graph_style_fault,
 )
+from airflow_provider_graphcert.testing.emulator.graph_routes import TokenRejected, files_routes, graph_routes
+from airflow_provider_graphcert.testing.emulator.graph_state import GraphState
 from airflow_provider_graphcert.testing.emulator.state import (
     DEFAULT_CLOCK_SKEW_TOLERANCE_SECONDS,
     DEFAULT_TOKEN_LIFETIME_SECONDS,
     PUBLIC_GRAPH_RESOURCE,
+    AccessTokenError,
+    AccessTokenExpiredError,
     App,
     CertificatesInput,
     EmulatorState,
@@ -281,6 +285,7 @@ class GraphEmulator:
         self.faults = FaultSwitchboard(fault_seed)
         self.requests = RequestLog()
         self._state: EmulatorState | None = None
+        self._graph: GraphState | None = None
         self._tls: TLSMaterial | None = None
         self._ports: dict[Origin, int] = {}
         self._apps: dict[Origin, Starlette] = {}
@@ -309,6 +314,9 @@ class GraphEmulator:
             self._sockets = [_listen(port) for port in self._requested_ports]
             self._ports = {origin: sock.getsockname()[1] for origin, sock in zip(ORIGINS, self._sockets, strict=True)}
             self._state = self._new_state()
+            # File bodies live on disk (in the state dir when given) so large files cost no memory.
+            storage = self._state_dir / "graph-files" if self._state_dir else None
+            self._graph = GraphState(storage_dir=storage)
             self._build_apps()
             for extension in self._extensions:
                 extension(self)
@@ -330,6 +338,8 @@ class GraphEmulator:
         self._sockets = []
         self._thread = None
         self._server = None
+        if self._graph is not None:
+            self._graph.close()
 
     @property
     def running(self) -> bool:
@@ -348,10 +358,13 @@ class GraphEmulator:
 
     def _build_apps(self) -> None:
         entra = EntraRoutes(self.state, authority_host=self.authority_host, graph_url=self.graph_url)
+        graph = graph_routes(self.graph, validate_token=self._validate_bearer, files_url=lambda: self.files_url)
         self._apps = {
             "authority": entra.app(),
-            "graph": Starlette(routes=[Route("/v1.0/$metadata", _graph_metadata, methods=["GET"])]),
-            "files": Starlette(routes=[]),
+            "graph": Starlette(
+                routes=[Route("/v1.0/$metadata", _graph_metadata, methods=["GET"]), Mount("/v1.0", routes=graph)]
+            ),
+            "files": Starlette(routes=files_routes(self.graph)),
         }
         # Faults look like the origin's own errors: Entra's JSON on the authority, Graph's elsewhere.
         renderers: dict[Origin, FaultRenderer] = {"authority": entra.fault_response}
@@ -382,6 +395,8 @@ class GraphEmulator:
             log_level="warning",
             access_log=False,
             server_header=False,
+            # Graph routes stamp their own Date header; uvicorn's would duplicate it.
+            date_header=False,
         )
         server = _EmulatorServer(config, self._registry)
         thread = threading.Thread(
@@ -402,6 +417,21 @@ class GraphEmulator:
             time.sleep(0.002)
 
     # -- origins -------------------------------------------------------------------------------
+
+    def _validate_bearer(self, token: str) -> dict[str, Any]:
+        """Graph's check of a bearer token, with Graph's error codes (reference B1)."""
+        try:
+            return self.state.validate_access_token(token)
+        except AccessTokenExpiredError as exc:
+            raise TokenRejected(
+                401,
+                "InvalidAuthenticationToken",
+                str(exc),
+                www_authenticate='Bearer error="invalid_token", '
+                'error_description="The access token has expired", error_codes="expired_token"',
+            ) from None
+        except AccessTokenError as exc:
+            raise TokenRejected(401, "InvalidAuthenticationToken", str(exc)) from None
 
     def _origin(self, origin: Origin) -> str:
         if origin not in self._ports:
@@ -436,6 +466,13 @@ class GraphEmulator:
         if self._state is None:
             raise RuntimeError("the emulator has not been started; use `with GraphEmulator() as emu:`")
         return self._state
+
+    @property
+    def graph(self) -> GraphState:
+        """Sites, drives, files, lists, users and groups of the emulated Graph (seed it here)."""
+        if self._graph is None:
+            raise RuntimeError("the emulator has not been started; use `with GraphEmulator() as emu:`")
+        return self._graph
 
     def app_for(self, origin: Origin) -> Starlette:
         """The Starlette app of one origin, for modules that add routes (the Graph routes)."""
