@@ -140,6 +140,12 @@ class SharePoint:
             folders.ensure(remote.rsplit("/", 1)[0] if "/" in remote else "")
             return uploader.upload(drive.id, remote, local, conflict=conflict).as_dict()
 
+        if source.is_file():
+            # One file: its own error (conflict, integrity, ...) is the task's error, unwrapped.
+            done = one(source, source.name)
+            progress.file_done()
+            progress.report(final=True)
+            return {"uploaded": 1, "bytes": done["size"], "items": [_item_summary(done)]}
         with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="graphcert-upload") as pool:
             futures = [(relative, pool.submit(one, local, relative)) for local, relative in files]
             for relative, future in futures:
@@ -155,7 +161,7 @@ class SharePoint:
         return {
             "uploaded": len(uploaded),
             "bytes": sum(int(u["size"]) for u in uploaded),
-            "items": [{"remote_path": u["remote_path"], "item_id": u["item_id"]} for u in uploaded[:1000]],
+            "items": [_item_summary(u) for u in uploaded[:1000]],
         }
 
     def sync(
@@ -254,6 +260,10 @@ class SharePoint:
                 }
             )
         return matches
+
+
+def _item_summary(uploaded: dict[str, Any]) -> dict[str, Any]:
+    return {"remote_path": uploaded["remote_path"], "item_id": uploaded["item_id"]}
 
 
 def _modified(item: dict[str, Any]) -> datetime:
