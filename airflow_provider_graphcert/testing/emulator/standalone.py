@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from airflow_provider_graphcert.testing.emulator.seeds import SEEDS
 from airflow_provider_graphcert.testing.emulator.server import LOOPBACK, GraphEmulator
 from airflow_provider_graphcert.testing.emulator.state import DEFAULT_TOKEN_LIFETIME_SECONDS, App, Tenant
 
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--connection-file", type=Path, help="write the app's Airflow connection JSON here (add certificate_path)"
     )
     parser.add_argument("--ready-file", type=Path, help="written (JSON with the origins) once serving")
+    parser.add_argument("--seed", choices=sorted(SEEDS), help="fill Graph with named content (e.g. demo)")
     return parser
 
 
