@@ -1,0 +1,115 @@
+"""Every example DAG runs end to end with `airflow dags test` against the seeded emulator."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_graphcert.auth.selfsigned import SelfSignedCertificate
+from airflow_provider_graphcert.testing.emulator.seeds import DEMO_LIST_ITEMS, DEMO_REPORT_FILES, DEMO_USERS, seed_demo
+from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
+
+pytestmark = [pytest.mark.airflow_e2e, pytest.mark.slow]
+
+BIN = Path(sys.executable).parent
+EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
+LOGICAL_DATE = "2026-01-01"
+
+
+class DemoWorld:
+    def __init__(self, emulator: GraphEmulator, env: dict[str, str], data_dir: Path) -> None:
+        self.emulator = emulator
+        self.env = env
+        self.data_dir = data_dir
+
+    def run(self, dag_id: str) -> str:
+        result = subprocess.run(
+            [str(BIN / "airflow"), "dags", "test", dag_id, LOGICAL_DATE],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-4000:]
+        assert "state=failed" not in output, output[-4000:]
+        return output
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, rsa_cert: SelfSignedCertificate) -> Iterator[DemoWorld]:
+    home = tmp_path_factory.mktemp("airflow-home")
+    data_dir = tmp_path_factory.mktemp("data")
+    pem = tmp_path_factory.mktemp("keys") / "app.pem"
+    pem.write_bytes(rsa_cert.key_pem() + rsa_cert.cert_pem())
+    with GraphEmulator() as emulator:
+        seed_demo(emulator.graph)
+        tenant = emulator.add_tenant(domains=["contoso.onmicrosoft.com"])
+        roles = ["Sites.ReadWrite.All", "User.Read.All", "Group.Read.All"]
+        app = emulator.add_app(tenant, rsa_cert.certificate, roles=roles)
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE_DAGS),
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW_CONN_MSGRAPH_CERT_DEFAULT": emulator.connection_json(app, certificate_path=str(pem)),
+            "AIRFLOW_VAR_GRAPHCERT_DATA_DIR": str(data_dir),
+        }
+        subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+        yield DemoWorld(emulator, env, data_dir)
+
+
+def test_sharepoint_folder_to_local_pulls_everything_then_only_changes(world: DemoWorld) -> None:
+    world.run("sharepoint_folder_to_local")
+    reports = world.data_dir / "reports"
+    csvs = list(reports.rglob("*.csv"))
+    assert len(csvs) == DEMO_REPORT_FILES
+    assert (reports / "README #1.txt").exists()
+    assert (reports / "Zürich & Genève").is_dir()
+    drive = world.emulator.graph.site_by_path("contoso.sharepoint.com", "/sites/Finance").default_drive
+    drive.put_file("Reports/North/2026-01/report 000.csv", b"corrected\n")
+    output = world.run("sharepoint_folder_to_local")
+    assert "1 files pulled, 0 deleted" in output
+    assert (reports / "North" / "2026-01" / "report 000.csv").read_bytes() == b"corrected\n"
+
+
+def test_local_to_sharepoint_uploads_the_days_output(world: DemoWorld) -> None:
+    world.run("local_to_sharepoint")
+    drive = world.emulator.graph.site_by_path("contoso.sharepoint.com", "/sites/Finance").default_drive
+    detail = drive.resolve(f"Outbox/{LOGICAL_DATE}/detail.bin")
+    assert detail.size == 6 * 1024 * 1024
+    local = world.data_dir / "outbox" / LOGICAL_DATE / "detail.bin"
+    assert detail.blob.read_bytes() == local.read_bytes()
+    summary = drive.resolve(f"Outbox/{LOGICAL_DATE}/summary.csv")
+    assert summary.blob.read_bytes().startswith(b"region,amount")
+
+
+def test_graph_users_export_writes_json_lines(world: DemoWorld) -> None:
+    world.run("graph_users_export")
+    out = world.data_dir / "directory" / LOGICAL_DATE
+    users = (out / "users.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(users) == DEMO_USERS
+    assert {"id", "displayName", "userPrincipalName"} <= set(json.loads(users[0]))
+    assert len((out / "groups.jsonl").read_text(encoding="utf-8").splitlines()) == 40
+
+
+def test_sharepoint_list_to_csv_exports_every_item(world: DemoWorld) -> None:
+    world.run("sharepoint_list_to_csv")
+    with (world.data_dir / "lists" / f"invoices-{LOGICAL_DATE}.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == DEMO_LIST_ITEMS
+    assert rows[0]["Title"] == "INV-00001" and rows[0]["Status"] == "Paid"
+
+
+def test_wait_for_sharepoint_file_then_process_it(world: DemoWorld) -> None:
+    output = world.run("wait_for_sharepoint_file")
+    assert (world.data_dir / "inbox" / f"daily-{LOGICAL_DATE}.csv").exists()
+    assert "total amount: 30.0" in output
