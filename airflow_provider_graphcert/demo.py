@@ -1,10 +1,13 @@
 """`make demo`: the whole story offline, against the embedded emulator.
 
 1. make a certificate with `graphcert cert new` (what a user uploads to Azure),
-2. start `graphcert emulator` with an app that trusts that certificate,
+2. start `graphcert emulator --seed demo` (a Finance site with reports, a list, users) with an app
+   that trusts that certificate,
 3. define the `msgraph_cert` connection the way a user would (AIRFLOW_CONN_... JSON),
 4. run `graphcert check` through that Airflow connection,
-5. stop the emulator and leave nothing running.
+5. run every example DAG with `airflow dags test` and show what was downloaded, exported and
+   uploaded,
+6. stop the emulator and leave nothing running.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +27,15 @@ from typing import Any
 DEMO_DIR = Path(".demo")
 EMULATOR_START_TIMEOUT_SECONDS = 60
 DEMO_ROLES = "Sites.ReadWrite.All,User.Read.All,Group.Read.All"
+EXAMPLE_DAGS = Path(__file__).resolve().parent.parent / "example_dags"
+LOGICAL_DATE = "2026-01-01"
+DAG_ORDER = (
+    "sharepoint_folder_to_local",
+    "wait_for_sharepoint_file",
+    "sharepoint_list_to_csv",
+    "graph_users_export",
+    "local_to_sharepoint",
+)
 
 
 def _bin(name: str) -> str:
@@ -35,14 +46,40 @@ def step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
-def run(command: Sequence[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    command: Sequence[str], env: dict[str, str] | None = None, *, quiet: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run a step; ``quiet`` keeps Airflow's long logs out of the way unless the step fails."""
     print("$ " + " ".join(command), flush=True)
     result = subprocess.run(list(command), env=env, text=True, capture_output=True, timeout=600)
-    sys.stdout.write(result.stdout)
-    sys.stderr.write(result.stderr)
-    if result.returncode != 0:
+    failed = result.returncode != 0 or "state=failed" in result.stdout + result.stderr
+    if not quiet or failed:
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+    if failed:
         raise SystemExit(f"demo step failed (exit {result.returncode}): {' '.join(command)}")
     return result
+
+
+def report(data: Path, env: dict[str, str]) -> None:
+    reports = [p for p in (data / "reports").rglob("*") if p.is_file() and not p.name.startswith(".graphcert")]
+    size = sum(p.stat().st_size for p in reports)
+    print(f"   downloaded: {len(reports)} report files ({size / 1024:.0f} KiB) into {data / 'reports'}")
+    for path in sorted((data / "inbox").glob("*.csv")):
+        print(f"   downloaded: {path} (after the sensor saw it arrive)")
+    for path in sorted((data / "directory").rglob("*.jsonl")):
+        lines = sum(1 for _ in path.open(encoding="utf-8"))
+        print(f"   exported:   {lines} records to {path}")
+    for path in sorted((data / "lists").glob("*.csv")):
+        rows = sum(1 for _ in path.open(encoding="utf-8")) - 1
+        print(f"   exported:   {rows} list items to {path}")
+    # The uploads are on the emulated SharePoint: list them through the provider's own hook.
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("AIRFLOW_CONN_", "AIRFLOW_HOME"))})
+    from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook
+
+    outbox = f"https://contoso.sharepoint.com/sites/Finance/Shared Documents/Outbox/{LOGICAL_DATE}"
+    for found in GraphCertHook().sharepoint.find_files(url=outbox):
+        print(f"   uploaded:   Outbox/{LOGICAL_DATE}/{found['path']} ({found['size']} bytes)")
 
 
 @contextmanager
@@ -65,6 +102,8 @@ def emulator(work: Path, certificate: Path) -> Iterator[dict[str, Any]]:
         str(connection),
         "--ready-file",
         str(ready),
+        "--seed",
+        "demo",
     ]
     print("$ " + " ".join(command) + " &", flush=True)
     log = (work / "emulator.log").open("w")
@@ -115,16 +154,26 @@ def main() -> int:
         step("3. The Airflow connection, as a user defines it (certificate_path: no JWT pasted anywhere)")
         connection = info["connection"]
         connection["extra"]["certificate_path"] = str(pem)
+        data = work / "data"
         env = {
             **os.environ,
-            "AIRFLOW_HOME": tempfile.mkdtemp(prefix="graphcert-demo-airflow-"),
+            "AIRFLOW_HOME": str(work / "airflow-home"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE_DAGS),
             "AIRFLOW_CONN_MSGRAPH_CERT_DEFAULT": json.dumps(connection),
+            "AIRFLOW_VAR_GRAPHCERT_DATA_DIR": str(data),
         }
-        shown = {**connection, "extra": {k: v for k, v in connection["extra"].items()}}
-        print("AIRFLOW_CONN_MSGRAPH_CERT_DEFAULT=" + json.dumps(shown, indent=2))
+        print("AIRFLOW_CONN_MSGRAPH_CERT_DEFAULT=" + json.dumps(connection, indent=2))
         step("4. graphcert check: a fresh assertion is signed, a token fetched and explained")
         run([_bin("graphcert"), "check", "msgraph_cert_default"], env=env)
+        step("5. The example DAGs, run by Airflow itself (airflow dags test)")
+        run([_bin("airflow"), "db", "migrate"], env=env, quiet=True)
+        for dag_id in DAG_ORDER:
+            started_dag = time.monotonic()
+            run([_bin("airflow"), "dags", "test", dag_id, LOGICAL_DATE], env=env, quiet=True)
+            print(f"   {dag_id}: success in {time.monotonic() - started_dag:.1f} s", flush=True)
+        step("6. What the DAGs produced")
+        report(data, env)
     step(f"Demo finished in {time.monotonic() - started:.1f} s; files are in {DEMO_DIR}/")
     return 0
 

@@ -103,6 +103,8 @@ def _serve(args: argparse.Namespace, state_dir: Path) -> int:
 def _announce(emulator: GraphEmulator, args: argparse.Namespace) -> None:
     """Register the tenant and app, then tell the caller (stdout, files) where everything is."""
     tenant = emulator.add_tenant(args.tenant_id, args.tenant_domain or None)
+    if args.seed:
+        SEEDS[args.seed](emulator.graph)
     app = _register_app(emulator, tenant, args)
     summary = _summary(emulator, tenant, app, args)
     if args.connection_file:
