@@ -163,3 +163,18 @@ def test_access_denied_names_the_missing_permission(
     assert denied.value.status == 403
     assert "User.Read.All" in message and "admin consent" in message
     assert "The token grants: Sites.Read.All" in message
+
+
+def test_throttled_requests_inside_a_batch_are_resent_after_their_retry_after(
+    graph_emulator: GraphEmulator, graph: GraphClient
+) -> None:
+    indexes = graph_emulator.graph.add_users(5)
+    ids = [graph_emulator.graph.users.id_of(i) for i in indexes]
+    throttled = graph_emulator.faults.add("^/v1.0/users/", status=429, retry_after=1, times=2, origin="batch")
+    started = time.monotonic()
+    responses = run_batch(graph, [BatchRequest("GET", f"/users/{user_id}") for user_id in ids])
+    assert time.monotonic() - started >= 1.0
+    assert [r.status for r in responses] == [200] * 5
+    assert [r.body["id"] for r in responses] == ids
+    assert throttled.fired == 2
+    assert len(_graph_requests(graph_emulator, "/v1.0/$batch")) == 2

@@ -601,13 +601,25 @@ def bearer_token(request: Request) -> str:
 # -- the Graph origin ----------------------------------------------------------------------------
 
 
+# Decides whether a $batch inner request fails: (status, Retry-After seconds) or None.
+InnerFaults = Callable[[str, str], "tuple[int, int | None] | None"]
+THROTTLED_TEXT = "The request has been throttled"
+
+
 class GraphApi:
     """Handlers of the Graph origin; ``routes()`` lists them for a Mount at /v1.0."""
 
-    def __init__(self, state: GraphState, validate_token: ValidateToken, files_url: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        state: GraphState,
+        validate_token: ValidateToken,
+        files_url: Callable[[], str],
+        inner_faults: InnerFaults | None = None,
+    ) -> None:
         self.state = state
         self.validate_token = validate_token
         self.files_url = files_url
+        self.inner_faults = inner_faults
         self.router: Router | None = None
 
     def routes(self, *, catch_all: bool = True) -> list[BaseRoute]:
@@ -1073,6 +1085,14 @@ class GraphApi:
         path, _, query = str(entry["url"]).lstrip("/").partition("?")
         if path.split("/")[0].lower() == "$batch":
             raise invalid_request("A batch cannot contain another $batch.")
+        # B5: each inner request is throttled on its own, so a 429 can sit inside a 200 batch.
+        fault = self.inner_faults(str(entry["method"]).upper(), f"/v1.0/{path}") if self.inner_faults else None
+        if fault is not None:
+            status, retry_after = fault
+            error = inner_error(str(entry["id"]), call, GraphError(status, "activityLimitReached", THROTTLED_TEXT))
+            if retry_after is not None:
+                error["headers"]["Retry-After"] = str(retry_after)
+            return error
         status, response_headers, content = await self.dispatch(
             call.request, str(entry["method"]), path, query, headers, body
         )
@@ -1252,15 +1272,17 @@ def graph_routes(
     validate_token: ValidateToken,
     files_url: Callable[[], str],
     catch_all: bool = True,
+    inner_faults: InnerFaults | None = None,
 ) -> list[BaseRoute]:
     """Routes of the Graph origin, to mount at /v1.0.
 
     ``validate_token(bearer)`` returns the token's claims (with ``roles``) or raises
     ``TokenRejected``. ``files_url()`` gives the files origin (scheme://host:port) that download
     and upload-session URLs point to. ``catch_all`` adds a final route answering Graph's 400 for
-    unknown segments: mount these routes last, or pass False.
+    unknown segments: mount these routes last, or pass False. ``inner_faults(method, path)``
+    returns ``(status, retry_after)`` for a $batch inner request that should fail, else None.
     """
-    return GraphApi(state, validate_token, files_url).routes(catch_all=catch_all)
+    return GraphApi(state, validate_token, files_url, inner_faults).routes(catch_all=catch_all)
 
 
 # -- the files origin (B7, B9) --------------------------------------------------------------------

@@ -358,7 +358,12 @@ class GraphEmulator:
 
     def _build_apps(self) -> None:
         entra = EntraRoutes(self.state, authority_host=self.authority_host, graph_url=self.graph_url)
-        graph = graph_routes(self.graph, validate_token=self._validate_bearer, files_url=lambda: self.files_url)
+        graph = graph_routes(
+            self.graph,
+            validate_token=self._validate_bearer,
+            files_url=lambda: self.files_url,
+            inner_faults=self._batch_inner_fault,
+        )
         self._apps = {
             "authority": entra.app(),
             "graph": Starlette(
@@ -417,6 +422,13 @@ class GraphEmulator:
             time.sleep(0.002)
 
     # -- origins -------------------------------------------------------------------------------
+
+    def _batch_inner_fault(self, method: str, path: str) -> tuple[int, int | None] | None:
+        """Rules with ``origin="batch"`` apply to the requests inside a $batch, one by one."""
+        decision = self.faults.decide("batch", method, path)
+        if decision is None or decision.rule is None or decision.rule.status is None:
+            return None
+        return decision.rule.status, decision.rule.retry_after
 
     def _validate_bearer(self, token: str) -> dict[str, Any]:
         """Graph's check of a bearer token, with Graph's error codes (reference B1)."""
