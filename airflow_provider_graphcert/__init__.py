@@ -121,6 +121,11 @@ def get_provider_info() -> dict[str, Any]:
                         "description": 'A proxy URL, or JSON like {"https": "http://proxy:8080"}.',
                         "schema": {"type": ["string", "null"]},
                     },
+                    "certificate_expiry_warning_days": {
+                        "label": "Warn days before certificate expiry",
+                        "description": "Log a warning this many days before the certificate expires; default 30.",
+                        "schema": {"type": ["integer", "null"], "default": 30},
+                    },
                     "timeout": {
                         "label": "Timeout (seconds)",
                         "description": "Per-request timeout; default 60.",

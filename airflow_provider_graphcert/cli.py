@@ -95,6 +95,10 @@ def _settings_from_args(args: argparse.Namespace) -> object:
         from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook
 
         return GraphCertHook(args.conn_id).settings
+    if not (args.tenant_id and args.client_id and args.certificate):
+        raise GraphCertError(
+            "Give --conn-id CONN_ID, or all of --tenant-id, --client-id and --certificate (a .pem or .pfx)."
+        )
     extra = {
         "tenant_id": args.tenant_id,
         "certificate_path": args.certificate,
@@ -154,7 +158,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"Authority:      {settings.authority_host}")
     print(f"Graph:          {settings.graph_url}")
     print(f"Scope:          {settings.scope}")
-    print(f"TLS trust:      {settings.verify if isinstance(settings.verify, str) else 'system CA store'}")
+    default_trust = "default (REQUESTS_CA_BUNDLE if set, else certifi's bundle)"
+    print(f"TLS trust:      {settings.verify if isinstance(settings.verify, str) else default_trust}")
     ok, message = hook.test_connection()
     print(("OK: " if ok else "FAILED: ") + message, file=sys.stdout if ok else sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED

@@ -43,5 +43,6 @@ def describe_success(settings: ConnectionSettings, access_token: str) -> str:
             "The token carries no application permissions (roles): add Microsoft Graph application "
             "permissions to the app registration and grant admin consent."
         )
-    lines.append(f"Token endpoint {settings.authority_host}/{settings.tenant_id}; Graph {settings.graph_url}.")
+    token_endpoint = f"{settings.authority_host}/{settings.tenant_id}/oauth2/v2.0/token"
+    lines.append(f"Token endpoint {token_endpoint}; Graph {settings.graph_url}.")
     return " ".join(lines)

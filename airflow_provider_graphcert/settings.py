@@ -261,6 +261,11 @@ def _credential(extra: Mapping[str, Any], password: str | None) -> AssertionCred
             password=password or None,
         )
     else:
+        if key_path:
+            raise ConfigurationError(
+                "key_path is only for certificate_path; with certificate_data put the key in the same PEM text.",
+                field="key_path",
+            )
         material = CertificateMaterial(
             inline=decode_inline_material(_text(extra, "certificate_data") or "", source="certificate_data"),
             password=password or None,

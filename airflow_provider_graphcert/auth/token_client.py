@@ -32,9 +32,16 @@ TOKEN_RETRY_AFTER_MAX_SECONDS = 30
 SecretSink = Callable[[str], None]
 
 
+class _CappedRetry(Retry):
+    """urllib3's Retry with a ceiling on Retry-After (not every urllib3 2.x has ``retry_after_max``)."""
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        return min(float(super().parse_retry_after(retry_after)), TOKEN_RETRY_AFTER_MAX_SECONDS)
+
+
 def token_session(pool_size: int = 10) -> requests.Session:
     """A session whose adapter retries transient token-endpoint failures (urllib3 Retry)."""
-    retry = Retry(
+    retry = _CappedRetry(
         total=TOKEN_RETRY_ATTEMPTS,
         connect=TOKEN_RETRY_ATTEMPTS,
         read=TOKEN_RETRY_ATTEMPTS,
@@ -44,7 +51,6 @@ def token_session(pool_size: int = 10) -> requests.Session:
         backoff_factor=0.5,
         backoff_jitter=0.25,
         respect_retry_after_header=True,
-        retry_after_max=TOKEN_RETRY_AFTER_MAX_SECONDS,
         raise_on_status=False,
     )
     session = requests.Session()

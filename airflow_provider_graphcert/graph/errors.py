@@ -74,7 +74,7 @@ def graph_error(
     summary = f"Graph {method.upper()} {path} failed with HTTP {status}"
     if code:
         summary += f" {code}" + (f"/{inner_code}" if inner_code and inner_code != code else "")
-    parts = [summary + (f": {graph_message}" if graph_message else ".")]
+    parts = [summary + (f": {graph_message.rstrip('.')}." if graph_message else ".")]
     cls: type[GraphRequestError] = GraphRequestError
     if status == 403:
         cls = GraphAccessDeniedError

@@ -118,6 +118,8 @@ class FileUploader:
             else:
                 item, digest = self._session(address, local, size, conflict)
         except GraphConflictError as exc:
+            if conflict != "fail":
+                raise
             raise GraphConflictError(
                 f"'{remote_path}' already exists and conflict_behavior is 'fail'; use 'replace' or 'rename'. "
                 f"[request-id={exc.request_id}]",

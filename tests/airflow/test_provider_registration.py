@@ -28,6 +28,7 @@ EXPECTED_EXTRA_FIELDS = {
     "ca_bundle",
     "proxies",
     "timeout",
+    "certificate_expiry_warning_days",
 }
 
 

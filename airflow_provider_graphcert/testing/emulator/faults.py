@@ -1,10 +1,14 @@
-"""A fault switchboard: make any emulated route throttle, fail, stall or drop the connection.
+"""A fault switchboard: make any emulated route throttle, fail, stall, drop the connection or lie.
 
 Kept apart from the state and the routes (as moto keeps its backends apart from its responses)
-so every origin, the token endpoint now and the Graph routes later, gets the same faults by
-wrapping its ASGI app in :class:`FaultMiddleware`. Rules are matched against the request path;
-what a fault's body looks like is up to the origin (an Entra error JSON for the authority, a
-Graph error JSON elsewhere), passed in as a renderer.
+so every origin (authority, Graph, files) gets the same faults by wrapping its ASGI app in
+:class:`FaultMiddleware`; rules with ``origin="batch"`` apply to requests inside a $batch.
+Rules are matched against the request path; what a fault's body looks like is up to the origin
+(an Entra error JSON for the authority, a Graph error JSON elsewhere), passed in as a renderer.
+
+A *tamper* rule lets the route answer and then rewrites that answer (body, headers, status, a
+Content-Length that lies) before it leaves: a hostile or broken service for robustness tests,
+without weakening the state's own rules.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import re
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Scope = MutableMapping[str, Any]
@@ -50,6 +54,76 @@ FaultRenderer = Callable[[Scope, int], FaultResponse]
 ConnectionDropper = Callable[[Scope], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class CapturedResponse:
+    """A route's real answer as a tamper rule sees it; the rule returns a rewritten copy.
+
+    ``declared_length`` announces a Content-Length whatever the body is: shorter than the body
+    cuts it there, longer sends the whole body and then drops the connection, as a lying server
+    would.
+    """
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    declared_length: int | None = None
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key == wanted), None)
+
+    def with_header(self, name: str, value: str) -> CapturedResponse:
+        wanted = name.lower()
+        kept = tuple((key, v) for key, v in self.headers if key != wanted)
+        return replace(self, headers=(*kept, (wanted, value)))
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def with_json(self, data: Any) -> CapturedResponse:
+        return replace(self, body=json.dumps(data).encode("utf-8"))
+
+
+ResponseEdit = Callable[[CapturedResponse], CapturedResponse]
+
+
+def edit_json(change: Callable[[Any], Any]) -> ResponseEdit:
+    """A tamper edit that rewrites the parsed JSON body with ``change`` (which may mutate and return it)."""
+
+    def edit(response: CapturedResponse) -> CapturedResponse:
+        return response.with_json(change(response.json()))
+
+    return edit
+
+
+def replace_body(body: bytes, *, content_type: str = "application/json") -> ResponseEdit:
+    """A tamper edit that answers ``body`` (e.g. malformed JSON) with the route's status."""
+
+    def edit(response: CapturedResponse) -> CapturedResponse:
+        return replace(response, body=body).with_header("content-type", content_type)
+
+    return edit
+
+
+def set_header(name: str, value: str, *, status: int | None = None) -> ResponseEdit:
+    """A tamper edit that sets one header (a foreign Location, a huge Retry-After ...), optionally the status."""
+
+    def edit(response: CapturedResponse) -> CapturedResponse:
+        edited = response.with_header(name, value)
+        return replace(edited, status=status) if status is not None else edited
+
+    return edit
+
+
+def declare_length(change: Callable[[int], int]) -> ResponseEdit:
+    """A tamper edit whose Content-Length lies: ``change(real length)`` is announced instead."""
+
+    def edit(response: CapturedResponse) -> CapturedResponse:
+        return replace(response, declared_length=max(0, change(len(response.body))))
+
+    return edit
+
+
 @dataclass
 class FaultRule:
     """One line on the switchboard; ``fired`` counts how often it acted."""
@@ -66,6 +140,7 @@ class FaultRule:
     times: int | None
     probability: float | None
     skip: int
+    edit: ResponseEdit | None = None
     fired: int = 0
     seen: int = 0
 
@@ -82,6 +157,8 @@ class FaultRule:
 
     @property
     def kind(self) -> str:
+        if self.edit is not None:
+            return "tamper"
         if self.drop is not None:
             return f"drop:{self.drop}"
         if self.status is not None:
@@ -131,14 +208,18 @@ class FaultSwitchboard:
         skip: int = 0,
         method: str | None = None,
         origin: str | None = None,
+        edit: ResponseEdit | None = None,
     ) -> FaultRule:
         """Add a rule; ``route`` is a regular expression searched in the path (None: every path).
 
         ``times`` limits how often it fires (None: no limit), ``probability`` makes each matching
         request fire with that chance (drawn from the seeded generator), ``skip`` lets that many
-        matching requests through first. A rule with only ``latency`` delays and passes on.
+        matching requests through first. A rule with only ``latency`` delays and passes on;
+        ``edit`` rewrites the route's real answer (see :meth:`tamper`).
         """
-        _check_rule(status, retry_after, latency, drop, times, probability)
+        _check_rule(status, retry_after, latency, drop, times, probability, tampers=edit is not None)
+        if edit is not None and (status is not None or drop is not None):
+            raise ValueError("a tamper rule rewrites the route's answer; it takes no status or drop mode")
         rule = FaultRule(
             id=next(self._ids),
             route=re.compile(route) if isinstance(route, str) else route,
@@ -152,10 +233,28 @@ class FaultSwitchboard:
             times=times,
             probability=probability,
             skip=skip,
+            edit=edit,
         )
         with self._lock:
             self._rules.append(rule)
         return rule
+
+    def tamper(
+        self,
+        route: str | re.Pattern[str] | None,
+        edit: ResponseEdit,
+        *,
+        times: int | None = 1,
+        origin: str | None = None,
+        method: str | None = None,
+    ) -> FaultRule:
+        """Let the route answer, then rewrite the answer with ``edit`` before it is sent.
+
+        For hostile-service tests: a nextLink or download URL on another host, malformed JSON, a
+        huge Retry-After, a Content-Length that lies (see ``edit_json``, ``replace_body``,
+        ``set_header``, ``declare_length``).
+        """
+        return self.add(route, edit=edit, times=times, origin=origin, method=method)
 
     def throttle(
         self, route: str | re.Pattern[str] | None = None, *, retry_after: int | None = 1, times: int | None = 1
@@ -226,7 +325,7 @@ class FaultSwitchboard:
                 rule.fired += 1
                 latency += rule.latency
                 self._injected.append(InjectedFault(rule.id, origin, method, path, rule.kind, rule.status))
-                if rule.status is not None or rule.drop is not None:
+                if rule.status is not None or rule.drop is not None or rule.edit is not None:
                     return FaultDecision(latency, rule)
         return FaultDecision(latency, None) if latency else None
 
@@ -238,6 +337,7 @@ def _check_rule(
     drop: DropMode | None,
     times: int | None,
     probability: float | None,
+    tampers: bool = False,
 ) -> None:
     if status is not None and status not in FAULT_STATUSES:
         raise ValueError(f"status must be one of {sorted(FAULT_STATUSES)}, not {status}")
@@ -245,8 +345,8 @@ def _check_rule(
         raise ValueError("a rule either answers with a status or drops the connection, not both")
     if drop is not None and drop not in DROP_MODES:
         raise ValueError(f"drop must be one of {DROP_MODES}, not {drop!r}")
-    if status is None and drop is None and latency <= 0:
-        raise ValueError("a rule needs a status, a drop mode or some latency")
+    if status is None and drop is None and latency <= 0 and not tampers:
+        raise ValueError("a rule needs a status, a drop mode, an edit or some latency")
     # Reference B2: Graph's Retry-After is whole seconds, so the emulator only sends whole seconds.
     if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
         raise ValueError("retry_after is a whole number of seconds (HTTP delta-seconds)")
@@ -327,6 +427,8 @@ class FaultMiddleware:
             await self.drop_connection(scope)
         elif rule.drop == "mid_body":
             await self._cut_short(scope, receive, send, rule)
+        elif rule.edit is not None:
+            await self._tampered(scope, receive, send, rule.edit)
         else:
             await self._answer(scope, send, rule)
 
@@ -340,8 +442,8 @@ class FaultMiddleware:
         await send({"type": "http.response.start", "status": rule.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
 
-    async def _cut_short(self, scope: Scope, receive: Receive, send: Send, rule: FaultRule) -> None:
-        """Let the route answer, send its headers and part of its body, then drop the connection."""
+    async def _capture(self, scope: Scope, receive: Receive) -> tuple[Message, bytes]:
+        """Run the route to completion and keep its answer (start message and whole body)."""
         messages: list[Message] = []
 
         async def capture(message: Message) -> None:
@@ -350,6 +452,31 @@ class FaultMiddleware:
         await self.app(scope, receive, capture)
         start = next(message for message in messages if message["type"] == "http.response.start")
         body = b"".join(bytes(m.get("body", b"")) for m in messages if m["type"] == "http.response.body")
+        return start, body
+
+    async def _tampered(self, scope: Scope, receive: Receive, send: Send, edit: ResponseEdit) -> None:
+        """Let the route answer, rewrite the answer with ``edit``, and send that instead."""
+        start, body = await self._capture(scope, receive)
+        headers = tuple(
+            (bytes(key).decode("latin-1").lower(), bytes(value).decode("latin-1")) for key, value in start["headers"]
+        )
+        edited = edit(CapturedResponse(int(start["status"]), headers, body))
+        declared = edited.declared_length if edited.declared_length is not None else len(edited.body)
+        raw_headers = [
+            (key.encode("latin-1"), value.encode("latin-1")) for key, value in edited.headers if key != "content-length"
+        ]
+        raw_headers.append((b"content-length", str(declared).encode()))
+        await send({"type": "http.response.start", "status": edited.status, "headers": raw_headers})
+        if declared <= len(edited.body):
+            await send({"type": "http.response.body", "body": edited.body[:declared]})
+            return
+        # Announced more than there is: send all of it, then hang up as a lying server does.
+        await send({"type": "http.response.body", "body": edited.body, "more_body": True})
+        await self.drop_connection(scope)
+
+    async def _cut_short(self, scope: Scope, receive: Receive, send: Send, rule: FaultRule) -> None:
+        """Let the route answer, send its headers and part of its body, then drop the connection."""
+        start, body = await self._capture(scope, receive)
         cut = rule.drop_after_bytes if rule.drop_after_bytes is not None else len(body) // 2
         cut = max(0, min(cut, len(body) - 1))
         await send(start)

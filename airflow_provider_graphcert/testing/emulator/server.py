@@ -257,7 +257,7 @@ async def _graph_metadata(request: Request) -> Response:
 
 
 class GraphEmulator:
-    """Emulated Entra ID (and later Graph) on 127.0.0.1 over HTTPS with a private test CA.
+    """Emulated Entra ID and Microsoft Graph on 127.0.0.1 over HTTPS with a private test CA.
 
     Use as a context manager::
 
