@@ -4,12 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo clean
+.PHONY: test lint typecheck unit demo clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip check
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -24,7 +25,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# The connection-form test needs Debian's Chromium; the script does nothing when it is there.
+browser:
+	bash scripts/install-browser.sh
+
+test: lint typecheck browser unit
 
 demo: $(STAMP)
 	$(BIN)/python -m airflow_provider_graphcert.demo
