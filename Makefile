@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo clean browser
+.PHONY: test lint typecheck unit demo clean browser bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ browser:
 	bash scripts/install-browser.sh
 
 test: lint typecheck browser unit
+
+# Benchmarks against msal+requests, the Azure provider and curl (~10 min, not part of `make test`).
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 demo: $(STAMP)
 	$(BIN)/python -m airflow_provider_graphcert.demo

@@ -79,6 +79,8 @@ class GraphRequestError(GraphCertError):
         self.date = date
         self.method = method
         self.url = url
+        # How many times the request was sent: a 409 on a repeat may be our own first attempt.
+        self.attempts = 1
 
 
 class GraphThrottledError(GraphRequestError):

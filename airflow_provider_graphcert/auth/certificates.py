@@ -247,8 +247,9 @@ def _pkcs12(data: bytes, password: str | None, source: str) -> tuple[object, lis
 def _require_rsa(key: object, source: str) -> rsa.RSAPrivateKey:
     if not isinstance(key, rsa.RSAPrivateKey):
         kind = type(key).__name__.removeprefix("_").replace("PrivateKey", "")
+        article = "an" if kind[:1] in "AEIOU" else "a"
         raise CertificateError(
-            f"The private key in {source} is a {kind} key; Entra ID accepts only RSA keys of "
+            f"The private key in {source} is {article} {kind} key; Entra ID accepts only RSA keys of "
             f"{MIN_RSA_KEY_BITS} bits or more for client assertions. Create an RSA certificate "
             "(for example `graphcert cert new`) and upload its .cer.",
             field="certificate_path",

@@ -70,6 +70,7 @@ def write_private(path: Path, data: bytes) -> None:
     """Write a secret file readable by its owner only, from the first byte (no chmod race)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    # An existing file keeps its old mode on open: tighten it before the first secret byte lands.
+    os.fchmod(fd, PRIVATE_FILE_MODE)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
-    os.chmod(path, PRIVATE_FILE_MODE)

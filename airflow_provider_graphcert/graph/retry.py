@@ -30,18 +30,28 @@ class RetryPolicy:
     jitter: float = 0.25
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
-    def retryable_status(self, method: str, status: int) -> bool:
+    def retryable_status(self, method: str, status: int, idempotent: bool | None = None) -> bool:
+        """``idempotent`` overrides the method's rule for a request known to be safe (or unsafe) to repeat."""
         if status in THROTTLE_STATUSES:
             return True
-        return status in IDEMPOTENT_RETRY_STATUSES and method.upper() in IDEMPOTENT_METHODS
+        return status in IDEMPOTENT_RETRY_STATUSES and is_idempotent(method, idempotent)
 
-    def retryable_transport_error(self, method: str) -> bool:
-        return method.upper() in IDEMPOTENT_METHODS
+    def retryable_transport_error(self, method: str, idempotent: bool | None = None) -> bool:
+        return is_idempotent(method, idempotent)
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff for attempt 1, 2, ... with +-jitter so clients do not march in step."""
         base: float = min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1)))
         return max(0.0, base * (1 + self.rng.uniform(-self.jitter, self.jitter)))
+
+
+def is_idempotent(method: str, override: bool | None = None) -> bool:
+    """Whether repeating the request cannot do harm: by its method, unless the caller knows better.
+
+    Creating an upload session or a folder whose 409 is expected is a POST that is safe to repeat;
+    a PUT that may create "name 1.ext" (conflictBehavior=rename) is not.
+    """
+    return override if override is not None else method.upper() in IDEMPOTENT_METHODS
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +31,12 @@ log = logging.getLogger(__name__)
 
 # 1 MiB reads keep memory flat for any file size and syscalls few.
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+# Bodies this large are hashed in a helper thread while the next chunk arrives, and their pages are
+# written back as they come rather than all by the final fsync (docs/benchmarks.md: 1 GiB download).
+PIPELINE_MIN_BYTES = 32 * 1024 * 1024
+WRITEBACK_EVERY_BYTES = 64 * 1024 * 1024
+# Chunks waiting for the hash thread (so at most this many MiB more in memory).
+HASH_QUEUE_CHUNKS = 8
 # Statuses a stale pre-authenticated URL answers with; a fresh URL is fetched for them.
 _EXPIRED_URL_STATUSES = frozenset({401, 403, 404, 410})
 _MID_BODY_ERRORS = (
@@ -187,16 +195,94 @@ class FileDownloader:
         )
 
     def _copy(self, response: requests.Response, handle: IO[Any], hasher: QuickXorHash) -> int:
+        large = _declared_length(response) >= PIPELINE_MIN_BYTES
         copied = 0
-        for chunk in response.iter_content(chunk_size=self.chunk_bytes):
-            if not chunk:
-                continue
-            handle.write(chunk)
-            hasher.update(chunk)
-            copied += len(chunk)
-            if self.on_bytes is not None:
-                self.on_bytes(len(chunk))
+        with _Hashing(hasher, in_background=large) as hashing, _Writeback(handle, enabled=large) as writeback:
+            for chunk in response.iter_content(chunk_size=self.chunk_bytes):
+                if not chunk:
+                    continue
+                handle.write(chunk)
+                hashing.update(chunk)
+                writeback.advance(len(chunk))
+                copied += len(chunk)
+                if self.on_bytes is not None:
+                    self.on_bytes(len(chunk))
         return copied
+
+
+def _declared_length(response: requests.Response) -> int:
+    value = response.headers.get("Content-Length", "")
+    return int(value) if value.isdigit() else 0
+
+
+class _Hashing:
+    """Feeds chunks to the hasher, for large bodies in a helper thread while the next chunk arrives.
+
+    Leaving the block (normally or by an error) waits until every chunk given has been hashed, so
+    the hasher has seen exactly the bytes written, which is what resuming after a drop relies on.
+    """
+
+    def __init__(self, hasher: QuickXorHash, *, in_background: bool) -> None:
+        self.hasher = hasher
+        self._queue: queue.Queue[bytes | None] | None = queue.Queue(HASH_QUEUE_CHUNKS) if in_background else None
+        self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
+
+    def __enter__(self) -> _Hashing:
+        if self._queue is not None:
+            self._thread = threading.Thread(target=self._work, name="graphcert-hash", daemon=True)
+            self._thread.start()
+        return self
+
+    def update(self, chunk: bytes) -> None:
+        if self._queue is None:
+            self.hasher.update(chunk)
+        else:
+            self._queue.put(chunk)
+
+    def _work(self) -> None:
+        assert self._queue is not None
+        while (chunk := self._queue.get()) is not None:
+            if self._failure is None:
+                try:
+                    self.hasher.update(chunk)
+                except BaseException as exc:  # reported by __exit__ in the downloading thread
+                    self._failure = exc
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+        if self._failure is not None:
+            raise self._failure
+
+
+class _Writeback:
+    """Hands written pages of a large body to the kernel every WRITEBACK_EVERY_BYTES (Linux).
+
+    The final fsync then waits for the last stretch only, instead of the whole file at the end.
+    """
+
+    def __init__(self, handle: IO[Any], *, enabled: bool) -> None:
+        self.handle = handle
+        self.enabled = enabled and hasattr(os, "posix_fadvise")
+        self._pending = 0
+
+    def __enter__(self) -> _Writeback:
+        return self
+
+    def advance(self, count: int) -> None:
+        if not self.enabled:
+            return
+        self._pending += count
+        if self._pending >= WRITEBACK_EVERY_BYTES:
+            self._pending = 0
+            self.handle.flush()
+            # DONTNEED starts writeback of the dirty pages (without waiting) and drops clean ones.
+            os.posix_fadvise(self.handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
 
 
 def _written_so_far(handle: IO[Any]) -> int:

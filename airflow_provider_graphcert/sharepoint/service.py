@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_graphcert.errors import ConfigurationError, GraphCertError
+from airflow_provider_graphcert.files import ensure_writable_dir, local_argument, write_failure
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.sharepoint.download import FileDownloader
 from airflow_provider_graphcert.sharepoint.folder_download import (
@@ -62,7 +63,7 @@ class SharePoint:
         incremental: bool = True,
     ) -> dict[str, Any]:
         """A file or a whole folder into ``local_dir``; returns a small JSON-able summary."""
-        target = Path(local_dir)
+        target = local_argument(local_dir, "local_dir")
         file_filter = FileFilter.build(include, exclude, modified_since)
         resolved = self.resolve(url=url, site_url=site_url, library=library, path=path)
         if resolved.is_folder:
@@ -82,13 +83,17 @@ class SharePoint:
             destination = target / safe_segment(name)
         except UnsafeNameError as exc:
             raise GraphCertError(str(exc)) from None
+        ensure_writable_dir(target, "local_dir")
         manifest = Manifest(target)
         if incremental and manifest.unchanged(name, resolved.item, destination):
             return {"target": str(target), "downloaded": 0, "skipped": 1, "failed": 0, "bytes": 0, "files": []}
         progress = Progress(f"Download of {name}", int(resolved.item.get("size", 0)), logger=self.log)
-        done = FileDownloader(self.client, on_bytes=progress.advance).download(
-            resolved.drive_id, resolved.item, destination
-        )
+        try:
+            done = FileDownloader(self.client, on_bytes=progress.advance).download(
+                resolved.drive_id, resolved.item, destination
+            )
+        except OSError as exc:  # e.g. the disk filled up mid-file: nothing landed under the final name
+            raise ConfigurationError(write_failure(exc, target, "local_dir"), field="local_dir") from None
         manifest.record(name, resolved.item, destination, done.quick_xor_hash)
         manifest.save()
         progress.file_done()
@@ -110,7 +115,7 @@ class SharePoint:
     ) -> dict[str, Any]:
         """A local file or folder into the SharePoint folder named by url / site_url+library+path."""
         conflict = check_conflict_behavior(conflict_behavior)
-        source = Path(local_path)
+        source = local_argument(local_path, "local_path")
         if not source.exists():
             raise ConfigurationError(f"The upload source {source} does not exist.", field="local_path")
         if url:
@@ -178,15 +183,17 @@ class SharePoint:
         exclude: Sequence[str] | str | None = None,
         max_workers: int = DEFAULT_MAX_WORKERS,
     ) -> dict[str, Any]:
+        target = local_argument(local_dir, "local_dir")
         resolved = self.resolve(url=url, site_url=site_url, library=library, path=path)
         if not resolved.is_folder:
             raise ConfigurationError("Sync works on folders; use the download operator for a single file.", field="url")
+        ensure_writable_dir(target, "local_dir")
         progress = Progress(f"Sync to {local_dir}", logger=self.log)
         result = sync_folder(
             self.client,
             resolved.drive_id,
             resolved.id,
-            Path(local_dir),
+            target,
             store,
             mirror_deletions=mirror_deletions,
             file_filter=FileFilter.build(include, exclude, None),
@@ -205,14 +212,14 @@ class SharePoint:
         fields: Sequence[str] | None = None,
         output_format: ExportFormat = "csv",
     ) -> dict[str, Any]:
+        output = local_argument(output_path, "output_path")
         location = parse_sharepoint_url(site_url, field="site_url")
         site_path = "/".join(p for p in [location.site_path, *location.segments] if p)
         site = self.resolver.site(location.hostname, site_path)
         if site is None:
             raise ConfigurationError(f"No SharePoint site at {site_url}.", field="site_url")
-        count = export_list(
-            self.client, str(site["id"]), list_name, Path(output_path), fields=fields, output_format=output_format
-        )
+        ensure_writable_dir(output.parent, "output_path")
+        count = export_list(self.client, str(site["id"]), list_name, output, fields=fields, output_format=output_format)
         return {"path": str(output_path), "count": count}
 
     def find_files(

@@ -10,6 +10,7 @@ remotely can be deleted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from airflow_provider_graphcert.files import atomic_writer
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.sharepoint.download import FileDownloader
 from airflow_provider_graphcert.sharepoint.folder_download import DEFAULT_MAX_WORKERS, FileFilter
-from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, local_path
+from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, local_path, safe_segment
 from airflow_provider_graphcert.sharepoint.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,10 @@ class _Tree:
         self.items[str(item["id"])] = [parent, name, "folder" in item or "root" in item]
 
     def relative_to(self, item_id: str, ancestor_id: str) -> str | None:
-        """Path of ``item_id`` below ``ancestor_id``, or None if it is not below it."""
+        """Path of ``item_id`` below ``ancestor_id``, or None if it is not below it.
+
+        Raises UnsafeNameError when a name on the way could not be one local name ("a/b", "..").
+        """
         names: list[str] = []
         current: str | None = item_id
         for _ in range(1000):  # bounded: a corrupt map must not loop forever
@@ -80,7 +84,7 @@ class _Tree:
             if current == ancestor_id:
                 return "/".join(reversed(names))
             parent, name, _folder = self.items[current]
-            names.append(str(name))
+            names.append(safe_segment(str(name)))
             current = parent
         return None
 
@@ -113,7 +117,12 @@ def sync_folder(
     file_filter = file_filter or FileFilter()
     wanted: list[tuple[str, dict[str, Any]]] = []
     for item in changed.values():
-        relative = tree.relative_to(str(item["id"]), folder_id)
+        try:
+            relative = tree.relative_to(str(item["id"]), folder_id)
+        except UnsafeNameError as exc:
+            if "file" in item:
+                result.failed[str(item.get("name"))] = str(exc)
+            continue
         if relative and "file" in item and file_filter.accepts(relative, item):
             wanted.append((relative, item))
     downloader = FileDownloader(client, on_bytes=on_bytes)
@@ -190,11 +199,11 @@ def _read_delta(
 
 def _mirror(target: Path, manifest: Manifest, tree: _Tree, folder_id: str, result: SyncResult) -> None:
     """Delete local files whose remote item was deleted or is no longer below the folder."""
-    remote_paths = {
-        found
-        for item_id, entry in tree.items.items()
-        if not entry[2] and (found := tree.relative_to(item_id, folder_id))
-    }
+    remote_paths: set[str] = set()
+    for item_id, entry in tree.items.items():
+        with contextlib.suppress(UnsafeNameError):
+            if not entry[2] and (found := tree.relative_to(item_id, folder_id)):
+                remote_paths.add(found)
     for relative in manifest.paths():
         if relative in remote_paths:
             continue

@@ -11,20 +11,25 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_graphcert.errors import (
     ConfigurationError,
     GraphCertError,
     GraphConflictError,
     GraphRequestError,
+    GraphTransportError,
 )
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.quickxorhash import QuickXorHash
 from airflow_provider_graphcert.sharepoint.download import IntegrityError, remote_hash
 from airflow_provider_graphcert.sharepoint.locations import encode_path
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -138,23 +143,57 @@ class FileUploader:
         data = local.read_bytes()
         hasher = QuickXorHash()
         hasher.update(data)
-        response = self.client.request(
-            "PUT",
-            f"{address}/content",
-            params={"@microsoft.graph.conflictBehavior": conflict},
-            data=data,
-            headers={"Content-Type": "application/octet-stream"},
-        )
+        digest = hasher.b64digest()
+        try:
+            response = self.client.request(
+                "PUT",
+                f"{address}/content",
+                params={"@microsoft.graph.conflictBehavior": conflict},
+                data=data,
+                headers={"Content-Type": "application/octet-stream"},
+                # Repeating a 'rename' PUT whose reply was lost would leave a second "name 1.ext".
+                idempotent=False if conflict == "rename" else None,
+            )
+        except GraphConflictError as exc:
+            landed = self._own_earlier_attempt(address, exc, conflict, digest, len(data))
+            if landed is None:
+                raise
+            return landed, digest
+        except GraphTransportError as exc:
+            if conflict != "rename":
+                raise
+            raise GraphTransportError(
+                f"{exc} The reply to a conflict_behavior='rename' upload was lost, so it may have landed under a "
+                "new name ('name 1.ext'); it is not repeated, which could add a second copy. Check the folder, or "
+                "use 'replace'."
+            ) from None
         if self.on_bytes is not None:
             self.on_bytes(len(data))
-        return response.json(), hasher.b64digest()
+        return response.json(), digest
+
+    def _own_earlier_attempt(
+        self, address: str, exc: GraphConflictError, conflict: ConflictBehavior, digest: str, size: int
+    ) -> dict[str, Any] | None:
+        """The item a 'fail' PUT created before its reply was lost, met again by the repeated PUT.
+
+        Only when the request was repeated and the existing file is byte-for-byte ours: then the
+        upload did succeed; anything else is a real conflict.
+        """
+        if conflict != "fail" or exc.attempts < 2:
+            return None
+        item: dict[str, Any] = self.client.get_json(address)
+        if remote_hash(item) == digest and item.get("size") == size:
+            return item
+        return None
 
     def _session(self, address: str, local: Path, size: int, conflict: ConflictBehavior) -> tuple[dict[str, Any], str]:
         for restart in range(SESSION_RESTARTS + 1):
+            # A session whose creation reply was lost just expires unused: safe to ask again.
             session = self.client.send_json(
                 "POST",
                 f"{address}/createUploadSession",
                 {"item": {"@microsoft.graph.conflictBehavior": conflict}},
+                idempotent=True,
             )
             upload_url = str(session["uploadUrl"])
             try:
@@ -171,11 +210,18 @@ class FileUploader:
         hasher = QuickXorHash()
         hashed = 0  # bytes fed to the hasher, always a prefix of the file
         offset = 0
-        with local.open("rb") as handle:
+        response: requests.Response | None = None
+        with local.open("rb") as handle, ThreadPoolExecutor(1, thread_name_prefix="graphcert-hash") as hashing:
             while True:
+                # Let go of the previous fragment (the response holds it too) before reading the next:
+                # one fragment in memory at a time, not two (docs/benchmarks.md: peak RSS).
+                chunk, response = b"", None
                 handle.seek(offset)
                 chunk = handle.read(min(self.fragment_bytes, size - offset))
                 end = offset + len(chunk) - 1
+                # Hash the fragment while it is on the wire (sending releases the GIL); the result
+                # counts only once Graph has accepted the fragment, in order (docs/benchmarks.md).
+                ahead = hashing.submit(_hashed_with, hasher, chunk) if hashed == offset else None
                 response = self.client.request(
                     "PUT",
                     upload_url,
@@ -185,15 +231,15 @@ class FileUploader:
                     raise_for_status=False,
                 )
                 if response.status_code in (200, 201):
-                    if hashed == offset:
-                        hasher.update(chunk)
+                    if ahead is not None:
+                        hasher = ahead.result()
                         hashed += len(chunk)
                     if self.on_bytes is not None:
                         self.on_bytes(len(chunk))
                     return response.json(), self._finish_hash(hasher, hashed, handle, size)
                 if response.status_code == 202:
-                    if hashed == offset:
-                        hasher.update(chunk)
+                    if ahead is not None:
+                        hasher = ahead.result()
                         hashed += len(chunk)
                     if self.on_bytes is not None:
                         self.on_bytes(len(chunk))
@@ -239,6 +285,13 @@ class FileUploader:
             log.debug("Could not cancel an upload session; it expires on its own.")
 
 
+def _hashed_with(hasher: QuickXorHash, chunk: bytes) -> QuickXorHash:
+    """A copy of ``hasher`` that has also seen ``chunk`` (the original stays as it was)."""
+    advanced = hasher.copy()
+    advanced.update(chunk)
+    return advanced
+
+
 class _SessionGone(Exception):
     """The upload session no longer exists (expired or cancelled): start over."""
 
@@ -265,12 +318,13 @@ class FolderMaker:
                 if parent
                 else (f"drives/{self.drive_id}/root/children")
             )
-            # A 409 means an earlier run or another worker created it already.
+            # A 409 means an earlier run, another worker or our own lost-reply attempt created it.
             with contextlib.suppress(GraphConflictError):
                 self.client.send_json(
                     "POST",
                     address,
                     {"name": parts[depth - 1], "folder": {}, "@microsoft.graph.conflictBehavior": "fail"},
+                    idempotent=True,
                 )
             with self._lock:
                 self._known.add(current)

@@ -153,7 +153,7 @@ class EntraRoutes:
         except EntraError as error:
             self._record(segment, form, ids, status=error.http_status, error=error)
             return self.error_response(error, ids)
-        self._record(segment, form, ids, status=200, algorithm=client.algorithm)
+        self._record(segment, form, ids, status=200, algorithm=client.algorithm, access_token=issued.access_token)
         body: dict[str, Any] = {
             "token_type": "Bearer",
             "expires_in": issued.expires_in,
@@ -181,6 +181,7 @@ class EntraRoutes:
         status: int,
         error: EntraError | None = None,
         algorithm: str | None = None,
+        access_token: str | None = None,
     ) -> None:
         self.state.token_requests.append(
             TokenRequestRecord(
@@ -192,6 +193,8 @@ class EntraRoutes:
                 aadsts=error.aadsts if error else None,
                 request_id=ids.trace_id,
                 algorithm=algorithm,
+                client_assertion=form.get("client_assertion") or None,
+                access_token=access_token,
             )
         )
 

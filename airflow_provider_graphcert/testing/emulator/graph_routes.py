@@ -656,6 +656,9 @@ class GraphApi:
             except GraphError as exc:
                 response = error_response(exc, request_id, client_request_id)
                 await drain(request)
+            except ClientDisconnect:
+                # The client gave up mid-request (its timeout, a cut connection): nobody is left to answer.
+                response = Response(status_code=400)
             return stamp(response, request_id, client_request_id)
 
         return endpoint
@@ -891,7 +894,11 @@ class GraphApi:
         target = self.upload_target(drive, address)
         conflict = call.options.get("@microsoft.graph.conflictbehavior", "replace")
         writer = self.state.new_blob(max_size=SIMPLE_UPLOAD_MAX_BYTES)
-        failure = await receive_body(call.request, writer.write)
+        try:
+            failure = await receive_body(call.request, writer.write)
+        except BaseException:
+            writer.discard()  # the client went away mid-body: no orphan blob on disk
+            raise
         if failure is not None:
             writer.discard()
             raise failure
@@ -1316,6 +1323,9 @@ class FilesApi:
             except GraphError as exc:
                 response = error_response(exc, request_id, client_request_id)
                 await drain(request)
+            except ClientDisconnect:
+                # The client gave up mid-request (its timeout, a cut connection): nobody is left to answer.
+                response = Response(status_code=400)
             return stamp(response, request_id, client_request_id)
 
         return endpoint

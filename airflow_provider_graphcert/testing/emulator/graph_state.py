@@ -504,6 +504,31 @@ class Drive:
         with self.lock:
             self.delete_item(self.resolve(path))
 
+    def put_unchecked(self, folder: str | Item, name: str, data: FileData | None = None) -> Item:
+        """TEST ONLY: add a file (or, with ``data=None``, a folder) whose name Graph would refuse.
+
+        Models a hostile or buggy service for client robustness tests: ``..``, separators,
+        control characters, reserved or over-long names, and names differing from a sibling only
+        in case. Name validation is skipped here and nowhere else; no route calls this.
+        """
+        body = self.state.store_body(data) if data is not None else None
+        try:
+            with self.lock:
+                parent = folder if isinstance(folder, Item) else self.resolve(folder)
+                if not parent.is_folder:
+                    raise invalid_request(f"{folder!r} is a file, so it cannot contain items.")
+                key = name.casefold()
+                # A case-insensitive sibling keeps its slot; the duplicate gets a unique key after it.
+                suffix = 0
+                while key in parent.children:
+                    suffix += 1
+                    key = f"{name.casefold()}\x00{suffix}"
+                return self._new_item(name, parent, is_folder=body is None, actor=SYSTEM_ACCOUNT, body=body, key=key)
+        except BaseException:
+            if body is not None:
+                body.path.unlink(missing_ok=True)
+            raise
+
     # -- operations (used by routes and seeders) -----------------------------------------------
 
     def _new_item(
@@ -515,6 +540,7 @@ class Drive:
         actor: Identity,
         body: StoredBody | None = None,
         mime_type: str | None = None,
+        key: str | None = None,
     ) -> Item:
         now = self.state.now()
         item = Item(
@@ -533,7 +559,7 @@ class Drive:
         self.items[item.id] = item
         self._creation_order.append(item.id)
         if parent is not None:
-            parent.children[name.casefold()] = item.id
+            parent.children[key if key is not None else name.casefold()] = item.id
         self._touch(item)
         return item
 
@@ -653,7 +679,10 @@ class Drive:
                 self.delete_item(self.items[child_id])
             parent = self.items[item.parent_id] if item.parent_id else None
             if parent is not None:
-                parent.children.pop(item.name.casefold(), None)
+                key = item.name.casefold()
+                if parent.children.get(key) != item.id:  # a put_unchecked duplicate has its own key
+                    key = next((k for k, child_id in parent.children.items() if child_id == item.id), key)
+                parent.children.pop(key, None)
             del self.items[item.id]
             if item.blob is not None:
                 item.blob.unlink(missing_ok=True)

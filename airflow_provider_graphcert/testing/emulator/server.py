@@ -39,6 +39,13 @@ from airflow_provider_graphcert.testing.emulator.faults import (
     graph_style_fault,
 )
 from airflow_provider_graphcert.testing.emulator.graph_routes import TokenRejected, files_routes, graph_routes
+from airflow_provider_graphcert.testing.emulator.graph_snapshot import (
+    SNAPSHOT_NAME,
+    ChangeMarker,
+    change_marker,
+    load_snapshot,
+    save_snapshot,
+)
 from airflow_provider_graphcert.testing.emulator.graph_state import GraphState
 from airflow_provider_graphcert.testing.emulator.state import (
     DEFAULT_CLOCK_SKEW_TOLERANCE_SECONDS,
@@ -277,9 +284,16 @@ class GraphEmulator:
         ports: tuple[int, int, int] = (0, 0, 0),
         fault_seed: int = 0,
         extensions: Sequence[Extension] = (),
+        persist_graph: bool = False,
     ) -> None:
+        """``persist_graph`` keeps Graph content in ``state_dir`` across restarts (graph_snapshot)."""
+        if persist_graph and state_dir is None:
+            raise ValueError("persist_graph needs a state_dir to keep the Graph content in")
         self._settings = (token_lifetime, clock_skew_tolerance, clock_offset)
         self._state_dir = Path(state_dir) if state_dir is not None else None
+        self._persist_graph = persist_graph
+        self._graph_restored = False
+        self._saved_marker: ChangeMarker | None = None
         self._requested_ports = ports
         self._extensions = tuple(extensions)
         self.faults = FaultSwitchboard(fault_seed)
@@ -317,6 +331,9 @@ class GraphEmulator:
             # File bodies live on disk (in the state dir when given) so large files cost no memory.
             storage = self._state_dir / "graph-files" if self._state_dir else None
             self._graph = GraphState(storage_dir=storage)
+            if self._persist_graph:
+                self._graph_restored = load_snapshot(self._graph, self._snapshot_path)
+                self._saved_marker = change_marker(self._graph) if self._graph_restored else None
             self._build_apps()
             for extension in self._extensions:
                 extension(self)
@@ -339,7 +356,35 @@ class GraphEmulator:
         self._thread = None
         self._server = None
         if self._graph is not None:
+            if self._persist_graph:
+                self.save_graph()
             self._graph.close()
+
+    # -- persistence (graph_snapshot) ------------------------------------------------------------
+
+    @property
+    def _snapshot_path(self) -> Path:
+        assert self._state_dir is not None
+        return self._state_dir / SNAPSHOT_NAME
+
+    @property
+    def graph_restored(self) -> bool:
+        """Whether start() found Graph content from an earlier run (then do not seed again)."""
+        return self._graph_restored
+
+    def save_graph(self) -> None:
+        """Write the Graph content to the state dir now (``persist_graph`` only)."""
+        if not self._persist_graph:
+            raise RuntimeError("this emulator was not started with persist_graph=True")
+        self._saved_marker = change_marker(self.graph)
+        save_snapshot(self.graph, self._snapshot_path)
+
+    def save_graph_if_changed(self) -> bool:
+        """Save when the content changed since the last save; returns whether it saved."""
+        if change_marker(self.graph) == self._saved_marker:
+            return False
+        self.save_graph()
+        return True
 
     @property
     def running(self) -> bool:

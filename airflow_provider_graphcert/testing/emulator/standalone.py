@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--ready-file", type=Path, help="written (JSON with the origins) once serving")
     parser.add_argument("--seed", choices=sorted(SEEDS), help="fill Graph with named content (e.g. demo)")
+    parser.add_argument(
+        "--persist",
+        action="store_true",
+        help="keep Graph content (sites, files, lists) in --state-dir: a restarted emulator serves the same "
+        "content (and skips --seed); saved after seeding, every second while it changes, and at exit",
+    )
     return parser
 
 
@@ -83,7 +89,12 @@ def run_standalone(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, state_dir: Path) -> int:
     ports = (args.port_authority, args.port_graph, args.port_files)
-    emulator = GraphEmulator(state_dir=state_dir, ports=ports, token_lifetime=args.token_lifetime)
+    if args.persist and args.state_dir is None:
+        print("graphcert emulator: --persist needs --state-dir (where the content is kept)", file=sys.stderr)
+        return 2
+    emulator = GraphEmulator(
+        state_dir=state_dir, ports=ports, token_lifetime=args.token_lifetime, persist_graph=args.persist
+    )
     try:
         emulator.start()
     except OSError as exc:
@@ -94,7 +105,8 @@ def _serve(args: argparse.Namespace, state_dir: Path) -> int:
         try:
             _announce(emulator, args)
             while not stop.wait(1.0):
-                pass
+                if args.persist:
+                    emulator.save_graph_if_changed()
         finally:
             emulator.stop()
     return 0
@@ -103,8 +115,10 @@ def _serve(args: argparse.Namespace, state_dir: Path) -> int:
 def _announce(emulator: GraphEmulator, args: argparse.Namespace) -> None:
     """Register the tenant and app, then tell the caller (stdout, files) where everything is."""
     tenant = emulator.add_tenant(args.tenant_id, args.tenant_domain or None)
-    if args.seed:
+    if args.seed and not emulator.graph_restored:
         SEEDS[args.seed](emulator.graph)
+    if args.persist:
+        emulator.save_graph()
     app = _register_app(emulator, tenant, args)
     summary = _summary(emulator, tenant, app, args)
     if args.connection_file:

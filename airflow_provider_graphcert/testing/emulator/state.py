@@ -244,6 +244,9 @@ class TokenRequestRecord:
     aadsts: int | None
     request_id: str
     algorithm: str | None = None
+    # What was exchanged, so tests can prove neither ever reaches a log (never shown in repr).
+    client_assertion: str | None = field(default=None, repr=False)
+    access_token: str | None = field(default=None, repr=False)
 
     @property
     def succeeded(self) -> bool:
