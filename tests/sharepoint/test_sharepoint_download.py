@@ -150,3 +150,24 @@ def test_a_symlinked_folder_cannot_redirect_writes(tmp_path: Path) -> None:
     (target / "link").symlink_to(outside)
     with pytest.raises(UnsafeNameError, match="outside"):
         local_path(target, "link/file.txt")
+
+
+def test_large_bodies_hash_in_a_helper_thread_and_still_resume_byte_exact(
+    sharepoint: SharePoint,
+    documents: Drive,
+    graph_emulator: GraphEmulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pipelined path (hash thread, writeback) normally starts at 32 MiB; start it at 1 byte."""
+    from airflow_provider_graphcert.sharepoint import download
+
+    monkeypatch.setattr(download, "PIPELINE_MIN_BYTES", 1)
+    monkeypatch.setattr(download, "WRITEBACK_EVERY_BYTES", 512 * 1024)
+    data = content_for("pipelined.bin", size=5 * 1024 * 1024 + 7)
+    documents.put_file("Exports/pipelined.bin", data)
+    graph_emulator.faults.add("download", drop="mid_body", drop_after_bytes=2 * 1024 * 1024, times=1, origin="files")
+    summary = sharepoint.download(tmp_path / "landing", url=f"{FOLDER_URL}/pipelined.bin")
+    assert summary["downloaded"] == 1
+    assert (tmp_path / "landing" / "pipelined.bin").read_bytes() == data
+    assert len(graph_emulator.requests.records("files")) == 2
