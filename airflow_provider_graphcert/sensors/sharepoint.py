@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
 
-from airflow_provider_graphcert.errors import ConfigurationError
 from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook
+from airflow_provider_graphcert.sharepoint.folder_download import parse_moment
 
 # XCom carries the matches; a bounded list keeps it small.
 MAX_REPORTED_MATCHES = 100
@@ -53,24 +52,9 @@ class SharePointFileSensor(BaseSensorOperator):
             library=self.library,
             path=self.path or "",
             pattern=self.pattern,
-            modified_after=_moment(self.modified_after),
+            modified_after=parse_moment(self.modified_after, "modified_after"),
             recursive=self.recursive,
         )
         if matches:
             self.log.info("Found %d matching file(s), e.g. %s.", len(matches), matches[0]["path"])
         return PokeReturnValue(is_done=bool(matches), xcom_value=matches[:MAX_REPORTED_MATCHES] or None)
-
-
-def _moment(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigurationError(
-            f"modified_after {value!r} is not an ISO date/time (e.g. {{{{ data_interval_start }}}}).",
-            field="modified_after",
-        ) from None
-    if moment.tzinfo is None:
-        raise ConfigurationError("modified_after needs a time zone (a trailing Z for UTC).", field="modified_after")
-    return moment

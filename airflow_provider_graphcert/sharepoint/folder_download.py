@@ -46,7 +46,7 @@ class FileFilter:
         exclude: Sequence[str] | str | None,
         modified_since: datetime | str | None,
     ) -> FileFilter:
-        return cls(_patterns(include, "include"), _patterns(exclude, "exclude"), _since(modified_since))
+        return cls(_patterns(include, "include"), _patterns(exclude, "exclude"), parse_moment(modified_since))
 
     def accepts(self, relative: str, item: dict[str, Any]) -> bool:
         name = relative.rsplit("/", 1)[-1]
@@ -83,7 +83,8 @@ def _patterns(value: Sequence[str] | str | None, field_name: str) -> tuple[str, 
     return patterns
 
 
-def _since(value: datetime | str | None) -> datetime | None:
+def parse_moment(value: datetime | str | None, field: str = "modified_since") -> datetime | None:
+    """An aware datetime from an ISO string (trailing Z allowed); errors name ``field``."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -93,13 +94,10 @@ def _since(value: datetime | str | None) -> datetime | None:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise ConfigurationError(
-                f"modified_since {value!r} is not an ISO date/time such as 2026-01-31T00:00:00Z.",
-                field="modified_since",
+                f"{field} {value!r} is not an ISO date/time such as 2026-01-31T00:00:00Z.", field=field
             ) from None
     if moment.tzinfo is None:
-        raise ConfigurationError(
-            "modified_since needs a time zone (e.g. a trailing Z for UTC).", field="modified_since"
-        )
+        raise ConfigurationError(f"{field} needs a time zone (e.g. a trailing Z for UTC).", field=field)
     return moment
 
 
