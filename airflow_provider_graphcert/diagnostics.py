@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-import jwt
-
+from airflow_provider_graphcert.auth.claims import token_claims
 from airflow_provider_graphcert.auth.credentials import CertificateCredential
 from airflow_provider_graphcert.settings import ConnectionSettings
 
-
-def token_claims(access_token: str) -> dict[str, Any]:
-    """Claims of a Graph access token, read without verification (Graph, not us, verifies it)."""
-    try:
-        claims = jwt.decode(access_token, options={"verify_signature": False, "verify_exp": False})
-    except jwt.PyJWTError:
-        return {}
-    return claims if isinstance(claims, dict) else {}
+__all__ = ["describe_success", "token_claims"]
 
 
 def describe_success(settings: ConnectionSettings, access_token: str) -> str:

@@ -101,3 +101,15 @@ class GraphConflictError(GraphRequestError):
 
 class GraphTransportError(GraphCertError):
     """The connection to Graph failed (DNS, TLS, reset, timeout) and retries did not help."""
+
+
+class GraphRedirectError(GraphCertError):
+    """Graph redirected a request where it may not follow: in a loop, or with the token or a body to another host."""
+
+
+class GraphUrlError(GraphCertError):
+    """A URL from Graph (a download or upload URL, a link) that is not an absolute https:// URL we may fetch."""
+
+
+class GraphPagingError(GraphCertError):
+    """Paging did not end: a next link pointing back to a page already read, or no end in sight."""

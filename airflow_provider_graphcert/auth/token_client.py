@@ -7,9 +7,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from airflow_provider_graphcert.auth.credentials import AssertionCredential
@@ -28,15 +31,27 @@ TOKEN_RETRY_STATUSES = (429, 500, 502, 503, 504)
 TOKEN_RETRY_ATTEMPTS = 3
 # A token request should not wait minutes on one Retry-After; the task's own retries take over.
 TOKEN_RETRY_AFTER_MAX_SECONDS = 30
+# Answers that would make requests re-send the form (with the signed assertion) somewhere else.
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 SecretSink = Callable[[str], None]
 
 
 class _CappedRetry(Retry):
-    """urllib3's Retry with a ceiling on Retry-After (not every urllib3 2.x has ``retry_after_max``)."""
+    """urllib3's Retry with a ceiling on Retry-After (not every urllib3 2.x has ``retry_after_max``).
+
+    A Retry-After that is neither seconds nor an HTTP date (``-1``, ``soon``) means "back off as
+    usual": urllib3 would raise InvalidHeader and end the retries after one throttled answer.
+    """
 
     def parse_retry_after(self, retry_after: str) -> float:
         return min(float(super().parse_retry_after(retry_after)), TOKEN_RETRY_AFTER_MAX_SECONDS)
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        try:
+            return super().get_retry_after(response)
+        except InvalidHeader:
+            return None
 
 
 def token_session(pool_size: int = 10) -> requests.Session:
@@ -121,17 +136,28 @@ class TokenProvider:
                 verify=self.verify,
                 proxies=dict(self.proxies) if self.proxies else None,
                 timeout=self.timeout,
+                # The form carries the signed assertion, a credential Entra ID accepts from anyone
+                # for its lifetime: it goes to the authority and nowhere else.
+                allow_redirects=False,
             )
         except requests.exceptions.SSLError as exc:
             raise TokenRequestError(
                 f"TLS verification of {self.authority_host} failed ({_reason(exc)}). If a proxy or a "
                 "private authority is in the way, set ca_bundle to its CA certificate file."
             ) from None
-        except requests.exceptions.RequestException as exc:
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
             raise TokenRequestError(
                 f"Could not reach the token endpoint {self.token_endpoint} ({_reason(exc)}). Check "
                 "authority_host/cloud, proxies and the network from this worker."
             ) from None
+        except requests.exceptions.RequestException as exc:
+            raise TokenRequestError(
+                f"The token request to {self.token_endpoint} failed ({_reason(exc)}). Check "
+                "authority_host/cloud and any proxy between this worker and Entra ID."
+            ) from None
+        if response.status_code in REDIRECT_STATUSES:
+            response.close()
+            raise self._redirect_error(response)
         body = _json(response)
         if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
             raise token_error(response.status_code, body, self._context())
@@ -152,6 +178,18 @@ class TokenProvider:
             response.headers.get("x-ms-request-id", "-"),
         )
         return token
+
+    def _redirect_error(self, response: requests.Response) -> TokenRequestError:
+        authority = urlsplit(self.authority_host).netloc or self.authority_host
+        target = urlsplit(response.headers.get("Location", ""))
+        where = f" to {target.scheme}://{target.netloc}" if target.netloc else ""
+        return TokenRequestError(
+            f"The token endpoint at {authority} answered HTTP {response.status_code}, redirecting{where}; "
+            "a token request (it carries the signed client assertion) is never sent anywhere but the "
+            f"authority. Check authority_host/cloud (it should be the authority itself, such as "
+            f"https://login.microsoftonline.com) and any proxy that rewrites requests to {authority}.",
+            status=response.status_code,
+        )
 
     def _context(self) -> RequestContext:
         try:

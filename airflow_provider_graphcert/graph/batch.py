@@ -14,6 +14,7 @@ from typing import Any
 from airflow_provider_graphcert.errors import GraphCertError
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.graph.retry import RetryBudget, RetryPolicy, parse_retry_after
+from airflow_provider_graphcert.graph.throttle import ThrottleCause
 
 # Graph refuses more than 20 requests in one $batch (reference B5).
 MAX_BATCH_REQUESTS = 20
@@ -145,8 +146,14 @@ def _send_with_resends(
         delay = budget.next_delay(max(known_waits) if known_waits else None)
         if delay is None:
             return results  # the caller sees the 429s in the responses
-        client.sleep(delay)
         budget.spend(delay)
+        if known_waits:
+            # Graph's Retry-After is about the app's quota: the job's other workers wait too.
+            first = answered[throttled[0]]
+            client.throttle.pause(delay, ThrottleCause(first.status, "POST", "/$batch", first.header("request-id")))
+            client.throttle.wait()
+        else:
+            client.sleep(delay)
         pending = sorted(set(throttled) | set(dependents))
 
 

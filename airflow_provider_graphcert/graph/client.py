@@ -1,7 +1,10 @@
 """GraphClient: one pooled session, a token on every request, retries and paging in one place each.
 
 Plain Python (no Airflow). ``verify`` and ``proxies`` are passed on every request because requests
-lets REQUESTS_CA_BUNDLE override a session's ``verify`` (reference E).
+lets REQUESTS_CA_BUNDLE override a session's ``verify`` (docs/microsoft-rules.md §E); the session
+itself ignores the environment, which is read once per origin (:class:`RequestEnvironment`).
+Redirects are followed here, not by requests, so the token never leaves the Graph host and a loop
+ends with a clear error.
 """
 
 from __future__ import annotations
@@ -12,21 +15,27 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from airflow_provider_graphcert.auth.claims import token_roles
 from airflow_provider_graphcert.auth.token_cache import AccessToken
-from airflow_provider_graphcert.diagnostics import token_claims
-from airflow_provider_graphcert.errors import GraphCertError, GraphRequestError, GraphTransportError
+from airflow_provider_graphcert.errors import (
+    GraphCertError,
+    GraphRedirectError,
+    GraphRequestError,
+    GraphTransportError,
+    GraphUrlError,
+)
 from airflow_provider_graphcert.graph.errors import graph_error
+from airflow_provider_graphcert.graph.paging import NextLinkGuard
+from airflow_provider_graphcert.graph.redaction import display_url, install_url_redaction
 from airflow_provider_graphcert.graph.retry import RetryBudget, RetryPolicy, parse_retry_after
-
-if TYPE_CHECKING:
-    from requests.sessions import _Settings
+from airflow_provider_graphcert.graph.throttle import JobThrottle, ThrottleCause
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +43,11 @@ DEFAULT_API_VERSION = "v1.0"
 # Folder transfers run 8 workers by default; leave headroom for paging alongside them.
 DEFAULT_POOL_SIZE = 16
 USER_AGENT = "airflow-provider-graphcert"
+# Graph redirects /content once (to the download URL); requests allows 30 hops, we need few.
+MAX_REDIRECTS = 10
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Statuses whose Retry-After is about the app's (tenant's) quota, so every worker waits it out.
+JOB_THROTTLE_STATUSES = frozenset({429, 503})
 
 _TRANSPORT_ERRORS = (
     requests.exceptions.ConnectionError,
@@ -48,46 +62,61 @@ class TokenSource(Protocol):
     def invalidate(self, stale: AccessToken | None = None) -> None: ...
 
 
-class EnvironmentCachingSession(requests.Session):
-    """A requests.Session that reads the proxy and CA environment once per origin, not per request.
+class RequestEnvironment:
+    """The proxies and CA bundle for each origin, read from the environment once, not per request.
 
     requests re-scans every environment variable (proxies, NO_PROXY, REQUESTS_CA_BUNDLE) on each
-    request; in a folder transfer that was ~15% of the client's CPU (docs/benchmarks.md). The result
-    is the same as requests' own merge, memoised by origin and the no_proxy in effect.
+    request; in a folder transfer that was ~15% of the client's CPU (docs/benchmarks.md). The
+    session runs with ``trust_env = False`` and each request gets these values, resolved with
+    requests' public helpers the way requests itself would (explicit settings win over the
+    environment; a configured CA bundle wins over REQUESTS_CA_BUNDLE). ``trust_env = False`` also
+    keeps ~/.netrc credentials off every request and redirect.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._environment: dict[tuple[str, str | None], dict[str, str]] = {}
-        self._environment_lock = threading.Lock()
+    def __init__(self, verify: bool | str, proxies: Mapping[str, str] | None) -> None:
+        self.verify = verify
+        self.proxies = dict(proxies or {})
+        self._by_origin: dict[str, tuple[bool | str, dict[str, str]]] = {}
+        self._lock = threading.Lock()
 
-    def merge_environment_settings(
-        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> _Settings:
-        if not self.trust_env or not isinstance(url, str):
-            return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        proxies = dict(proxies or {})
-        key = (_origin(url), proxies.get("no_proxy"))
-        with self._environment_lock:
-            environ_proxies = self._environment.get(key)
-            if environ_proxies is None:
-                environ_proxies = requests.utils.get_environ_proxies(url, no_proxy=key[1])
-                self._environment[key] = environ_proxies
-        for name, value in environ_proxies.items():
-            proxies.setdefault(name, value)
-        if verify is True or verify is None:
-            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
-        return {
-            "proxies": _merge_setting(proxies, self.proxies),
-            "stream": _merge_setting(stream, self.stream),
-            "verify": _merge_setting(verify, self.verify),
-            "cert": _merge_setting(cert, self.cert),
-        }
+    def for_url(self, url: str) -> tuple[bool | str, dict[str, str]]:
+        """(verify, proxies) for a request to ``url``."""
+        origin = _origin(url)
+        with self._lock:
+            resolved = self._by_origin.get(origin)
+            if resolved is None:
+                resolved = self._resolve(url)
+                self._by_origin[origin] = resolved
+        return resolved
+
+    def _resolve(self, url: str) -> tuple[bool | str, dict[str, str]]:
+        environment = requests.utils.get_environ_proxies(url, no_proxy=self.proxies.get("no_proxy"))
+        proxies = {**environment, **self.proxies}
+        verify = self.verify
+        if verify is True:
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        return verify, proxies
+
+
+@dataclass
+class _Hop:
+    """Where one logical request goes next, as redirects move it."""
+
+    method: str
+    url: str
+    send_token: bool
+    json: Any
+    data: bytes | None
+    redirects: int = 0
 
 
 @dataclass
 class GraphClient:
-    """Talks to one Graph host as one app. Thread-safe: share it across a task's worker threads."""
+    """Talks to one Graph host as one app. Thread-safe: share it across a task's worker threads.
+
+    One client is one job's view of Graph: a throttling answer pauses every thread using it
+    (:class:`JobThrottle`), and the time paused counts against one budget (``retry.max_job_wait``).
+    """
 
     tokens: TokenSource
     graph_url: str = "https://graph.microsoft.com"
@@ -98,17 +127,23 @@ class GraphClient:
     retry: RetryPolicy | None = None
     pool_size: int = DEFAULT_POOL_SIZE
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    throttle: JobThrottle = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.graph_url = self.graph_url.rstrip("/")
         self.retry = self.retry or RetryPolicy()
         self._origin = _origin(self.graph_url)
-        self.session = EnvironmentCachingSession()
+        self.throttle = JobThrottle(self.retry.job_wait_budget, sleep=self.sleep, clock=self.clock)
+        self.environment = RequestEnvironment(self.verify, self.proxies)
+        self.session = requests.Session()
+        self.session.trust_env = False  # read once per origin by self.environment, see there
         # Retries are ours (RetryPolicy); the adapter only pools connections.
         adapter = HTTPAdapter(pool_connections=self.pool_size, pool_maxsize=self.pool_size, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers["User-Agent"] = USER_AGENT
+        install_url_redaction()
 
     # -- addressing -----------------------------------------------------------------------------
 
@@ -122,6 +157,23 @@ class GraphClient:
                 )
             return path_or_url
         return f"{self.graph_url}/{self.api_version}/{path_or_url.lstrip('/')}"
+
+    def fetchable_url(self, url: object, what: str = "URL") -> str:
+        """A pre-authenticated URL Graph handed out, checked before it is fetched without the token.
+
+        Only absolute https:// URLs (or the Graph host's own scheme) are fetched: a relative,
+        ``file://`` or ``ftp://`` "download URL" is a fault of the service, not a local-disk error.
+        """
+        text = url if isinstance(url, str) else ""
+        parts = urlsplit(text)
+        allowed = {"https", urlsplit(self.graph_url).scheme}
+        if parts.scheme.lower() not in allowed or not parts.hostname:
+            shown = display_url(text) if parts.scheme and parts.netloc else "a relative or empty URL"
+            raise GraphUrlError(
+                f"Graph handed out a {what} that is not an absolute https:// URL ({shown}); it was not "
+                "fetched. This is a fault of the service or of a proxy rewriting its answers."
+            )
+        return text
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -143,46 +195,27 @@ class GraphClient:
         """Send one logical request, retrying throttling, transient failures and one stale token.
 
         ``authenticated=False`` is for pre-authenticated download/upload URLs on other hosts: no
-        Authorization header goes there (reference B7, B9). ``idempotent`` says whether the
-        request is safe to repeat after a lost reply when its method alone does not tell (a POST
-        that creates an upload session is; a PUT with conflictBehavior=rename is not).
+        Authorization header goes there and no redirect is followed from there (docs/microsoft-rules.md
+        §B7, §B9). Redirects of authenticated requests are followed here: on the Graph host with the
+        token, elsewhere only for GET/HEAD and without it. ``idempotent`` says whether the request is
+        safe to repeat after a lost reply when its method alone does not tell (a POST that creates an
+        upload session is; a PUT with conflictBehavior=rename is not).
         """
-        url = self.url(path_or_url) if authenticated else path_or_url
+        url = self.url(path_or_url) if authenticated else self.fetchable_url(path_or_url)
+        hop = _Hop(method.upper(), url, authenticated, json, data)
         client_request_id = str(uuid.uuid4())
         assert self.retry is not None
         budget = RetryBudget(self.retry)
         refreshed_token = False
         while True:
-            token = self.tokens.get_token() if authenticated else None
-            request_headers = {"client-request-id": client_request_id, **(headers or {})}
-            if token is not None:
-                request_headers["Authorization"] = f"Bearer {token.token}"
-            if budget.attempts > 1:
-                request_headers["retry-attempt"] = str(budget.attempts - 1)
-            try:
-                response = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    data=data,
-                    headers=request_headers,
-                    stream=stream,
-                    allow_redirects=allow_redirects and authenticated,
-                    verify=self.verify,
-                    proxies=dict(self.proxies) if self.proxies else None,
-                    timeout=self.timeout,
-                )
-            except _TRANSPORT_ERRORS as exc:
-                retryable = self.retry.retryable_transport_error(method, idempotent)
-                delay = budget.next_delay(None) if retryable else None
-                if delay is None:
-                    raise GraphTransportError(
-                        f"Graph {method} {_display(url)} failed: {type(exc).__name__} after "
-                        f"{budget.attempts} attempt(s) [client-request-id={client_request_id}]."
-                    ) from None
-                log.warning("Graph %s %s: %s; retrying in %.1f s.", method, _display(url), type(exc).__name__, delay)
-                self._wait(budget, delay)
+            self.throttle.wait()
+            token = self.tokens.get_token() if hop.send_token else None
+            response = self._send(hop, token, budget, client_request_id, params, headers, stream, idempotent)
+            if response is None:
+                continue  # a transport error that is worth another attempt; the wait is done
+            if response.status_code in REDIRECT_STATUSES and authenticated and allow_redirects:
+                self._redirect(hop, response)
+                params = None  # the Location carries its own query
                 continue
             if response.status_code == 401 and token is not None and not refreshed_token:
                 # The token may have been revoked or expired early: fetch a fresh one once.
@@ -190,31 +223,132 @@ class GraphClient:
                 self.tokens.invalidate(token)
                 refreshed_token = True
                 continue
-            if self.retry.retryable_status(method, response.status_code, idempotent):
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                delay = budget.next_delay(retry_after)
-                if delay is not None:
-                    log.warning(
-                        "Graph %s %s answered %d (request-id %s); retrying in %.1f s.",
-                        method,
-                        _display(url),
-                        response.status_code,
-                        response.headers.get("request-id", "-"),
-                        delay,
-                    )
-                    response.close()
-                    self._wait(budget, delay)
-                    continue
+            if self.retry.retryable_status(hop.method, response.status_code, idempotent) and self._wait_to_retry(
+                hop, response, budget
+            ):
+                continue
             if raise_for_status and response.status_code >= 400:
-                error = graph_error(response, method=method, client_request_id=client_request_id, roles=_roles(token))
+                error = graph_error(
+                    response, method=hop.method, client_request_id=client_request_id, roles=_roles(token)
+                )
                 error.attempts = budget.attempts
                 response.close()
                 raise error
             return response
 
-    def _wait(self, budget: RetryBudget, delay: float) -> None:
+    def _send(
+        self,
+        hop: _Hop,
+        token: AccessToken | None,
+        budget: RetryBudget,
+        client_request_id: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        stream: bool,
+        idempotent: bool | None,
+    ) -> requests.Response | None:
+        """One attempt; None when it failed in transport and was waited for, ready to repeat."""
+        request_headers = {"client-request-id": client_request_id, **(headers or {})}
+        if token is not None:
+            request_headers["Authorization"] = f"Bearer {token.token}"
+        if budget.attempts > 1:
+            request_headers["retry-attempt"] = str(budget.attempts - 1)
+        verify, proxies = self.environment.for_url(hop.url)
+        try:
+            return self.session.request(
+                hop.method,
+                hop.url,
+                params=params,
+                json=hop.json,
+                data=hop.data,
+                headers=request_headers,
+                stream=stream,
+                allow_redirects=False,
+                verify=verify,
+                proxies=proxies,
+                timeout=self.timeout,
+            )
+        except requests.exceptions.SSLError as exc:
+            # Not transient: repeating it only delays the same answer.
+            raise GraphTransportError(
+                f"TLS verification of {urlsplit(hop.url).netloc} failed ({type(exc).__name__}) on "
+                f"{hop.method} {display_url(hop.url)}. If a proxy or a private authority is in the way, set "
+                "the connection's ca_bundle to its CA certificate file."
+            ) from None
+        except _TRANSPORT_ERRORS as exc:
+            assert self.retry is not None
+            retryable = self.retry.retryable_transport_error(hop.method, idempotent)
+            delay = budget.next_delay(None) if retryable else None
+            if delay is None:
+                raise GraphTransportError(
+                    f"Graph {hop.method} {display_url(hop.url)} failed: {type(exc).__name__} after "
+                    f"{budget.attempts} attempt(s) [client-request-id={client_request_id}]."
+                ) from None
+            log.warning(
+                "Graph %s %s: %s; retrying in %.1f s.", hop.method, display_url(hop.url), type(exc).__name__, delay
+            )
+            budget.spend(delay)
+            self.sleep(delay)
+            return None
+        except requests.exceptions.RequestException as exc:
+            # Not OSErrors to callers: a bad URL or header from the service is not a local disk fault.
+            raise GraphTransportError(
+                f"Graph {hop.method} {display_url(hop.url)} could not be sent: {type(exc).__name__} "
+                f"[client-request-id={client_request_id}]."
+            ) from None
+
+    def _redirect(self, hop: _Hop, response: requests.Response) -> None:
+        """Move ``hop`` to the redirect's target, or refuse: a loop, or the token or a body to another host."""
+        response.close()
+        location = response.headers.get("Location")
+        if not location:
+            raise GraphRedirectError(
+                f"Graph answered {hop.method} {display_url(hop.url)} with HTTP {response.status_code} but no Location."
+            )
+        hop.redirects += 1
+        if hop.redirects > MAX_REDIRECTS:
+            raise GraphRedirectError(
+                f"Graph redirected {hop.method} {display_url(hop.url)} more than {MAX_REDIRECTS} times (a redirect "
+                "loop); stopping. This is a fault of the service or of a proxy between this worker and Graph."
+            )
+        target = urljoin(hop.url, location)
+        if response.status_code == 303 or (response.status_code in (301, 302) and hop.method == "POST"):
+            hop.method, hop.json, hop.data = "GET", None, None  # as browsers and requests do
+        if _origin(target) == self._origin:
+            hop.url = target
+            return
+        if hop.method not in ("GET", "HEAD"):
+            raise GraphRedirectError(
+                f"Graph redirected {hop.method} {display_url(hop.url)} to another host ({_origin(target)}); a "
+                "request with a body is not re-sent there. Check graph_url and any proxy rewriting Graph's answers."
+            )
+        # A download redirect (/content -> pre-authenticated URL): followed without the token.
+        hop.url = self.fetchable_url(target, "redirect target")
+        hop.send_token = False
+
+    def _wait_to_retry(self, hop: _Hop, response: requests.Response, budget: RetryBudget) -> bool:
+        """Wait before repeating a throttled or failed request; False when the budget says stop."""
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        delay = budget.next_delay(retry_after)
+        if delay is None:
+            return False
+        request_id = response.headers.get("request-id")
+        log.warning(
+            "Graph %s %s answered %d (request-id %s); retrying in %.1f s.",
+            hop.method,
+            display_url(hop.url),
+            response.status_code,
+            request_id or "-",
+            delay,
+        )
+        response.close()
         budget.spend(delay)
-        self.sleep(delay)
+        if retry_after is not None and response.status_code in JOB_THROTTLE_STATUSES:
+            cause = ThrottleCause(response.status_code, hop.method, urlsplit(hop.url).path, request_id)
+            self.throttle.pause(delay, cause)  # every worker waits; the loop's throttle.wait() sleeps
+        else:
+            self.sleep(delay)
+        return True
 
     def get_json(self, path_or_url: str, **kwargs: Any) -> Any:
         response = self.request("GET", path_or_url, **kwargs)
@@ -229,20 +363,28 @@ class GraphClient:
     def pages(
         self, path_or_url: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Yield each page of a collection, following @odata.nextLink verbatim (reference B3).
+        """Yield each page of a collection, following @odata.nextLink verbatim (docs/microsoft-rules.md §B3).
 
         Custom headers (e.g. ConsistencyLevel) are sent on every page because Graph does not carry
-        them over. Only one page is held at a time.
+        them over. Only one page is held at a time. A link back to a page already read, or no end
+        of new links, raises GraphPagingError (:class:`NextLinkGuard`).
         """
         url: str | None = path_or_url
         query = params
+        first_url = self.url(path_or_url)
+        guard = NextLinkGuard(display_url(first_url))
+        guard.start(requests.Request("GET", first_url, params=params).prepare().url or first_url)
         while url:
             page = self.get_json(url, params=query, headers=headers)
             if not isinstance(page, dict):
-                raise GraphCertError(f"Graph returned a page that is not a JSON object from {_display(url)}.")
+                raise GraphCertError(f"Graph returned a page that is not a JSON object from {display_url(url)}.")
             yield page
             next_link = page.get("@odata.nextLink")
-            url = self.url(next_link) if isinstance(next_link, str) else None
+            if not isinstance(next_link, str):
+                return
+            items = page.get("value")
+            guard.follow(next_link, items_on_page=len(items) if isinstance(items, list) else 0)
+            url = self.url(next_link)
             query = None  # the next link already carries every query option
 
     def iter_items(
@@ -253,8 +395,8 @@ class GraphClient:
             items = page.get("value") or []
             if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
                 raise GraphCertError(
-                    f"Graph returned a malformed page for {_display(self.url(path_or_url))}: 'value' is not a list "
-                    "of objects."
+                    f"Graph returned a malformed page for {display_url(self.url(path_or_url))}: 'value' is not a "
+                    "list of objects."
                 )
             yield from items
 
@@ -268,34 +410,13 @@ class GraphClient:
         self.close()
 
 
-def _merge_setting(request_value: Any, session_value: Any) -> Any:
-    """requests.sessions.merge_setting: the request's value wins; mappings merge, None deletes a key."""
-    if session_value is None:
-        return request_value
-    if request_value is None:
-        return session_value
-    if not (isinstance(request_value, Mapping) and isinstance(session_value, Mapping)):
-        return request_value
-    merged = {**session_value, **request_value}
-    return {key: value for key, value in merged.items() if value is not None}
-
-
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def _display(url: str) -> str:
-    """The URL without its query: pre-authenticated URLs carry credentials there."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
-
-
 def _roles(token: AccessToken | None) -> list[str] | None:
-    if token is None:
-        return None
-    roles = token_claims(token.token).get("roles")
-    return [str(r) for r in roles] if isinstance(roles, list) else None
+    return None if token is None else token_roles(token.token)
 
 
 def _json_body(response: requests.Response) -> Any:

@@ -4,7 +4,8 @@ Graph's rules (reference B2): on 429 (and 503) wait ``Retry-After`` seconds and 
 throttling lasts; otherwise back off exponentially with jitter. The Graph SDK retries 429, 503 and
 504; rclone also retries 500/502/509, which we do only for idempotent methods because a POST that
 failed with 500 may have taken effect. A per-request budget bounds the total time spent waiting so
-a task never hangs on a hostile or huge ``Retry-After``.
+a task never hangs on a hostile or huge ``Retry-After``; a job-wide budget bounds the time all of a
+job's workers spend paused by throttling together (graph/throttle.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard to try. ``max_total_wait`` is the budget of sleep per logical request."""
+    """How hard to try. ``max_total_wait`` is the budget of sleep per logical request.
+
+    ``max_job_wait`` bounds the time one client (one job, all its workers) spends paused by
+    throttling in total; None means the same as ``max_total_wait``, so a job that meets endless
+    throttling fails within the time one request would have waited.
+    """
 
     max_attempts: int = 10
     max_total_wait: float = 600.0
@@ -29,6 +35,11 @@ class RetryPolicy:
     backoff_max: float = 60.0
     jitter: float = 0.25
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+    max_job_wait: float | None = None
+
+    @property
+    def job_wait_budget(self) -> float:
+        return self.max_total_wait if self.max_job_wait is None else self.max_job_wait
 
     def retryable_status(self, method: str, status: int, idempotent: bool | None = None) -> bool:
         """``idempotent`` overrides the method's rule for a request known to be safe (or unsafe) to repeat."""

@@ -1,0 +1,291 @@
+"""Hardening of the auth core and the Graph client, tried as a hostile service would, over real HTTPS.
+
+Each story is a case of issue 11 (credentials that must stay home, loops that must end, throttling
+that must be shared, errors that must be typed); the emulator's tamper rules produce the hostile answers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import certifi
+import pytest
+from reliability_kit import LIBRARY_URL, connection_settings, content_for, sharepoint_for
+
+from airflow_provider_graphcert.errors import (
+    GraphCertError,
+    GraphPagingError,
+    GraphRedirectError,
+    GraphThrottledError,
+    GraphUrlError,
+    TokenRequestError,
+)
+from airflow_provider_graphcert.graph.client import GraphClient
+from airflow_provider_graphcert.graph.retry import RetryPolicy
+from airflow_provider_graphcert.sharepoint.service import SharePoint
+from airflow_provider_graphcert.testing.emulator.faults import (
+    TOKEN_ENDPOINT_ROUTE,
+    CapturedResponse,
+    edit_json,
+    set_header,
+)
+from airflow_provider_graphcert.testing.emulator.graph_state import Drive
+from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
+from airflow_provider_graphcert.testing.emulator.state import App
+
+
+class VirtualClock:
+    """A clock that moves only when the code under test sleeps on it (shared by all threads)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.now += max(0.0, seconds)
+            self.sleeps += 1
+
+
+def _client(emulator: GraphEmulator, app: App, pem: Path, **kwargs: Any) -> GraphClient:
+    settings = connection_settings(emulator, app, pem)
+    return GraphClient(
+        tokens=settings.token_provider(),
+        graph_url=settings.graph_url,
+        verify=settings.verify,
+        timeout=settings.timeout,
+        **kwargs,
+    )
+
+
+def _origin_requests(emulator: GraphEmulator, origin: str) -> list[Any]:
+    return list(emulator.requests.records(origin))  # type: ignore[arg-type]
+
+
+# -- credentials stay home ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_a_token_endpoint_that_redirects_elsewhere_never_gets_the_assertion_resent(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, scheme: str
+) -> None:
+    files_port = graph_emulator.files_url.rsplit(":", 1)[1]
+    thief = f"{scheme}://127.0.0.1:{files_port}/collect"
+    graph_emulator.faults.tamper(TOKEN_ENDPOINT_ROUTE, set_header("Location", thief, status=307), times=None)
+    provider = connection_settings(graph_emulator, app, pem_path).token_provider()
+    authority = graph_emulator.authority_host.split("://", 1)[1]
+
+    with pytest.raises(TokenRequestError) as raised:
+        provider.request_token()
+
+    message = str(raised.value)
+    assert f"token endpoint at {authority} answered HTTP 307" in message
+    assert f"to {scheme}://127.0.0.1:{files_port}" in message
+    assert "authority_host" in message
+    assert _origin_requests(graph_emulator, "files") == []  # the form, assertion included, went nowhere else
+
+
+def test_a_graph_redirect_to_another_host_is_followed_for_a_read_but_without_the_token(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, site: object
+) -> None:
+    elsewhere = f"{graph_emulator.files_url}/somewhere"
+    graph_emulator.faults.tamper("^/v1.0/sites/root$", set_header("Location", elsewhere, status=302), times=1)
+    with _client(graph_emulator, app, pem_path) as client:
+        response = client.request("GET", "sites/root", raise_for_status=False)
+    followed = _origin_requests(graph_emulator, "files")
+    assert response.status_code == 404 and [r.path for r in followed] == ["/somewhere"]
+    assert "authorization" not in followed[0].headers
+
+
+def test_a_graph_redirect_of_a_request_with_a_body_to_another_host_is_refused(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, site: object, documents: Drive
+) -> None:
+    elsewhere = f"{graph_emulator.files_url}/collect"
+    graph_emulator.faults.tamper(
+        r"/createUploadSession$", set_header("Location", elsewhere, status=307), method="POST", times=None
+    )
+    drive_id = documents.id
+    with _client(graph_emulator, app, pem_path) as client, pytest.raises(GraphRedirectError) as raised:
+        client.send_json("POST", f"drives/{drive_id}/root:/big.bin:/createUploadSession", {"item": {}})
+    assert "to another host" in str(raised.value)
+    assert _origin_requests(graph_emulator, "files") == []  # neither the body nor the token left
+
+
+def test_a_graph_redirect_loop_ends_with_a_typed_error(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, site: object
+) -> None:
+    loop = f"{graph_emulator.graph_url}/v1.0/sites/root"
+    graph_emulator.faults.tamper("^/v1.0/sites/root$", set_header("Location", loop, status=302), times=None)
+    with _client(graph_emulator, app, pem_path) as client, pytest.raises(GraphRedirectError) as raised:
+        client.get_json("sites/root")
+    assert "redirect loop" in str(raised.value)
+
+
+@pytest.mark.parametrize("bad_url", ["file:///etc/passwd", "/_layouts/15/download.aspx?tempauth=x", "ftp://h/x"])
+def test_a_download_url_that_is_not_https_is_a_service_fault_not_a_disk_error(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path, bad_url: str
+) -> None:
+    documents.put_file("Reports/q1.csv", b"a,b\n1,2\n")
+
+    def poison(response: CapturedResponse) -> CapturedResponse:
+        if response.status in (301, 302, 307):
+            return response.with_header("Location", bad_url)  # the /content redirect, if it is used
+        try:
+            body = response.json()
+        except ValueError:
+            return response
+        if isinstance(body, dict) and body.get("name") == "q1.csv":
+            body["@microsoft.graph.downloadUrl"] = bad_url
+        return response.with_json(body)
+
+    graph_emulator.faults.tamper(None, poison, method="GET", origin="graph", times=None)
+    sharepoint = sharepoint_for(graph_emulator, app, pem_path)
+    with pytest.raises(GraphUrlError) as raised:
+        sharepoint.download(tmp_path / "out", url=f"{LIBRARY_URL}/Reports/q1.csv")
+    assert "not an absolute https:// URL" in str(raised.value)
+    assert "Cannot write" not in str(raised.value)
+    assert "tempauth=x" not in str(raised.value)
+
+
+def test_pre_authenticated_urls_never_reach_a_log_record_even_at_debug(
+    graph_emulator: GraphEmulator,
+    app: App,
+    pem_path: Path,
+    documents: Drive,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    documents.put_file("Reports/q1.csv", content_for("q1", 50_000))
+    big = tmp_path / "up" / "big.bin"
+    big.parent.mkdir()
+    big.write_bytes(content_for("big", 5 * 1024 * 1024))  # over 4 MiB: an upload session
+    sharepoint = sharepoint_for(graph_emulator, app, pem_path)
+    caplog.set_level(logging.DEBUG)
+
+    sharepoint.download(tmp_path / "down", url=f"{LIBRARY_URL}/Reports/q1.csv")
+    sharepoint.upload(big, url=f"{LIBRARY_URL}/Inbound")
+
+    text = caplog.text + "".join(str(r.args) for r in caplog.records)
+    assert "tempauth=REDACTED" in text  # urllib3 did log both URLs, with their credential taken out
+    assert not [line for line in text.splitlines() if "tempauth=" in line and "tempauth=REDACTED" not in line]
+
+
+# -- loops end -----------------------------------------------------------------------------------
+
+
+def test_a_next_link_back_to_a_page_already_read_stops_the_listing(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path
+) -> None:
+    graph_emulator.graph.add_users(2500)
+    first_link: list[str] = []
+
+    def point_back(body: Any) -> Any:
+        link = body.get("@odata.nextLink")
+        if link and not first_link:
+            first_link.append(link)
+        elif link:
+            body["@odata.nextLink"] = first_link[0]  # page 2 says: read page 2 again
+        return body
+
+    graph_emulator.faults.tamper("^/v1.0/users$", edit_json(point_back), times=None)
+    with _client(graph_emulator, app, pem_path) as client, pytest.raises(GraphPagingError) as raised:
+        # A bound of our own, so the unfixed client ends this test (with too many users) instead of hanging it.
+        users = list(itertools.islice(client.iter_items("users", params={"$top": 999}), 20_000))
+        pytest.fail(f"the listing did not stop: {len(users)} users read")
+    assert "points back to a page already read" in str(raised.value)
+
+
+# -- throttling is shared by the job -------------------------------------------------------------
+
+
+def test_endless_throttling_of_a_40_file_download_fails_within_the_jobs_wait_budget(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+) -> None:
+    for i in range(40):
+        documents.put_file(f"Month/file {i:02d}.csv", content_for(f"file {i}", 1000 + i))
+    clock = VirtualClock()
+    budget = 300.0
+    policy = RetryPolicy(backoff_initial=0.05, backoff_max=0.5, max_job_wait=budget)
+    settings = connection_settings(graph_emulator, app, pem_path)
+    client = GraphClient(
+        tokens=settings.token_provider(),
+        graph_url=settings.graph_url,
+        verify=settings.verify,
+        retry=policy,
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    graph_emulator.faults.tamper(None, set_header("Retry-After", "60", status=429), origin="files", times=None)
+    with pytest.raises(GraphCertError) as raised:
+        SharePoint(client).download(tmp_path / "out", url=f"{LIBRARY_URL}/Month", max_workers=8)
+
+    assert clock.now <= budget  # the job's own time, not 40 files x 10 attempts x 60 s
+    message = str(raised.value)
+    assert "wait budget of 300 s" in message and "HTTP 429" in message
+    assert client.throttle.paused_total <= budget
+
+
+def test_a_job_that_spent_its_wait_budget_fails_every_later_request_at_once(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, site: object
+) -> None:
+    clock = VirtualClock()
+    policy = RetryPolicy(max_total_wait=600, max_job_wait=100)
+    client = _client(graph_emulator, app, pem_path, sleep=clock.sleep, clock=clock, retry=policy)
+    graph_emulator.faults.throttle("^/v1.0/sites/root$", retry_after=30, times=1)
+    assert client.get_json("sites/root")["id"]  # paused 30 s, then answered
+    graph_emulator.faults.throttle("^/v1.0/sites/root$", retry_after=80, times=1)
+    with pytest.raises(GraphThrottledError, match="wait budget of 100 s"):
+        client.get_json("sites/root")  # 30 + 80 s would pass the job's 100 s
+    sent = len(_origin_requests(graph_emulator, "graph"))
+    with pytest.raises(GraphThrottledError, match="wait budget of 100 s"):
+        client.get_json("sites/root")
+    assert len(_origin_requests(graph_emulator, "graph")) == sent  # failed without asking Graph again
+    assert clock.now == pytest.approx(30.0)
+
+
+# -- the token endpoint's odd answers -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("retry_after", ["-1", "soon"])
+def test_one_throttled_token_request_with_a_nonsense_retry_after_is_retried(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, retry_after: str
+) -> None:
+    graph_emulator.faults.tamper(TOKEN_ENDPOINT_ROUTE, set_header("Retry-After", retry_after, status=429), times=1)
+    provider = connection_settings(graph_emulator, app, pem_path).token_provider()
+    assert provider.request_token().token
+    assert len(_origin_requests(graph_emulator, "authority")) >= 2
+
+
+# -- trust and environment ------------------------------------------------------------------------
+
+
+def test_the_connections_ca_bundle_wins_over_a_wrong_requests_ca_bundle(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, site: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())  # trusts the world, not the emulator
+    with _client(graph_emulator, app, pem_path) as client:
+        assert client.get_json("sites/root")["id"]
+
+
+def test_without_a_ca_bundle_the_environments_bundle_is_honoured(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, site: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(graph_emulator.ca_bundle))
+    settings = connection_settings(graph_emulator, app, pem_path)
+    with GraphClient(tokens=settings.token_provider(), graph_url=settings.graph_url) as client:
+        assert client.get_json("sites/root")["id"]
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    with (
+        GraphClient(tokens=settings.token_provider(), graph_url=settings.graph_url) as client,
+        pytest.raises(GraphCertError, match=r"TLS verification of .* failed .*ca_bundle"),
+    ):
+        client.get_json("sites/root")
