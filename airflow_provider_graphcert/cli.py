@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_graphcert.errors import GraphCertError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+# Airflow loggers that print a traceback for a non-JSON extra, or a warning for our conn_type's "_".
+_NOISY_CONNECTION_LOGGERS = (
+    "airflow.sdk.definitions.connection",
+    "airflow.models.connection",
+    "airflow.models.connection.Connection",
+)
 
 
 def _password_from_env(name: str | None) -> str | None:
@@ -88,13 +96,53 @@ def cmd_cert_show(args: argparse.Namespace) -> int:
     return _show_certificate(pem)
 
 
+def _connection_settings(conn_id: str) -> object:
+    """The settings of an Airflow connection wherever it is stored: environment, secrets backend or metadata DB."""
+    from airflow_provider_graphcert.settings import ConnectionSettings
+
+    conn = _airflow_connection(conn_id)
+    return ConnectionSettings.from_fields(login=conn.login, password=conn.password, extra=conn.extra, conn_id=conn_id)
+
+
+def _airflow_connection(conn_id: str) -> Any:
+    """Look a connection up as a task would, then in the metadata database as `airflow connections get` does.
+
+    The Task SDK's lookup (what a hook uses) reads the metadata database only inside a task or an
+    Airflow server; a command run on a worker or a laptop is neither. Airflow's own complaints
+    about an extra that is not JSON (a traceback) are silenced: ConnectionSettings names the field.
+    """
+    from airflow.models.connection import Connection as MetadataConnection
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    quiet = [logging.getLogger(name) for name in _NOISY_CONNECTION_LOGGERS]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        try:
+            return Connection.get(conn_id)
+        except AirflowNotFoundException:
+            pass
+        try:
+            return MetadataConnection.get_connection_from_secrets(conn_id)
+        except AirflowNotFoundException:
+            home = os.environ.get("AIRFLOW_HOME", "~/airflow")
+            raise GraphCertError(
+                f"No Airflow connection '{conn_id}': not in the environment (AIRFLOW_CONN_{conn_id.upper()}), "
+                f"the secrets backend or the metadata database of AIRFLOW_HOME={home}. Check the id with "
+                "`airflow connections list`."
+            ) from None
+    finally:
+        for logger, level in zip(quiet, levels, strict=True):
+            logger.setLevel(level)
+
+
 def _settings_from_args(args: argparse.Namespace) -> object:
     from airflow_provider_graphcert.settings import ConnectionSettings
 
     if args.conn_id:
-        from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook
-
-        return GraphCertHook(args.conn_id).settings
+        return _connection_settings(args.conn_id)
     if not (args.tenant_id and args.client_id and args.certificate):
         raise GraphCertError(
             "Give --conn-id CONN_ID, or all of --tenant-id, --client-id and --certificate (a .pem or .pfx)."
@@ -144,14 +192,15 @@ def cmd_assertion(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook
+    from airflow_provider_graphcert.diagnostics import describe_success
+    from airflow_provider_graphcert.settings import ConnectionSettings
 
-    hook = GraphCertHook(args.conn_id)
     try:
-        settings = hook.settings
+        settings = _connection_settings(args.conn_id)
     except GraphCertError as exc:
         print(f"Connection '{args.conn_id}' is not usable: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    assert isinstance(settings, ConnectionSettings)
     print(f"Connection:     {args.conn_id}")
     print(f"Tenant:         {settings.tenant_id}")
     print(f"Client ID:      {settings.client_id}")
@@ -160,9 +209,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"Scope:          {settings.scope}")
     default_trust = "default (REQUESTS_CA_BUNDLE if set, else certifi's bundle)"
     print(f"TLS trust:      {settings.verify if isinstance(settings.verify, str) else default_trust}")
-    ok, message = hook.test_connection()
-    print(("OK: " if ok else "FAILED: ") + message, file=sys.stdout if ok else sys.stderr)
-    return EXIT_OK if ok else EXIT_FAILED
+    try:
+        token = settings.token_provider().request_token()
+    except GraphCertError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print("OK: " + describe_success(settings, token.token))
+    return EXIT_OK
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:

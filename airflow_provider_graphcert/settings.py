@@ -7,6 +7,7 @@ error names the connection field and says how to fix it.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,56 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])
 # Multi-tenant aliases work for user sign-in, not for app-only tokens.
 _TENANT_ALIASES = {"common", "organizations", "consumers"}
 CREDENTIAL_FIELDS = ("certificate_path", "certificate_data", "client_assertion", "client_assertion_file")
+
+
+def parse_extra(extra: object) -> dict[str, Any]:
+    """The connection's extra as a dict, from the JSON text Airflow stores or an already parsed value.
+
+    Airflow's ``extra_dejson`` turns text that is not JSON into ``{}`` (so the first missing field
+    would take the blame) and passes a JSON list or string through; both get one clear error here.
+    """
+    if extra is None or extra == "":
+        return {}
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(
+                f"The connection's extra is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}). "
+                'It must be one JSON object, such as {"tenant_id": "contoso.onmicrosoft.com", '
+                '"certificate_path": "/secrets/app.pem"}.',
+                field="extra",
+            ) from None
+    if not isinstance(extra, Mapping):
+        kind = {list: "a list", str: "a string", bool: "true/false", int: "a number", float: "a number"}.get(
+            type(extra), type(extra).__name__
+        )
+        raise ConfigurationError(
+            f"The connection's extra is {kind} in JSON; it must be one JSON object of fields, such as "
+            '{"tenant_id": "contoso.onmicrosoft.com", "certificate_path": "/secrets/app.pem"}.',
+            field="extra",
+        )
+    return {str(key): value for key, value in extra.items()}
+
+
+def finite_number(
+    value: Any, name: str, *, default: float, minimum: float = 0.0, inclusive: bool = False, unit: str = ""
+) -> float:
+    """A number field: refuses text, NaN and infinity (``float()`` accepts all three), and too small values."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be a number{unit}, not {value}.", field=name)
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigurationError(f"{name} must be a number{unit}, not '{value}'.", field=name) from None
+    if not math.isfinite(number):
+        raise ConfigurationError(f"{name} must be a finite number{unit}, not '{value}'.", field=name)
+    if number < minimum or (number == minimum and not inclusive):
+        bound = f"at least {minimum:g}" if inclusive else f"more than {minimum:g}"
+        raise ConfigurationError(f"{name} must be {bound}, not {value}.", field=name)
+    return number
 
 
 def _text(extra: Mapping[str, Any], name: str) -> str | None:
@@ -134,15 +185,7 @@ def _proxies(value: Any) -> dict[str, str] | None:
 
 
 def _timeout(value: Any) -> float:
-    if value in (None, ""):
-        return DEFAULT_TIMEOUT_SECONDS
-    try:
-        timeout = float(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"timeout must be a number of seconds, not '{value}'.", field="timeout") from None
-    if timeout <= 0:
-        raise ConfigurationError("timeout must be more than 0 seconds.", field="timeout")
-    return timeout
+    return finite_number(value, "timeout", default=DEFAULT_TIMEOUT_SECONDS, unit=" of seconds")
 
 
 def _verify(value: str | None) -> bool | str:
@@ -185,10 +228,10 @@ class ConnectionSettings:
         *,
         login: str | None,
         password: str | None,
-        extra: Mapping[str, Any] | None,
+        extra: Mapping[str, Any] | str | None,
         conn_id: str | None = None,
     ) -> ConnectionSettings:
-        extra = extra or {}
+        extra = parse_extra(extra)
         cloud = get_cloud(_text(extra, "cloud"))
         authority = _text(extra, "authority_host")
         graph = _text(extra, "graph_url")
@@ -270,14 +313,7 @@ def _credential(extra: Mapping[str, Any], password: str | None) -> AssertionCred
             inline=decode_inline_material(_text(extra, "certificate_data") or "", source="certificate_data"),
             password=password or None,
         )
-    warning_days = extra.get("certificate_expiry_warning_days", DEFAULT_EXPIRY_WARNING_DAYS)
-    try:
-        warning_days = int(warning_days)
-    except (TypeError, ValueError):
-        raise ConfigurationError(
-            "certificate_expiry_warning_days must be a whole number of days.",
-            field="certificate_expiry_warning_days",
-        ) from None
+    warning_days = _whole_days(extra.get("certificate_expiry_warning_days"), "certificate_expiry_warning_days")
     signing: SigningAlgorithm = "PS256" if algorithm == "PS256" else "RS256"
     return CertificateCredential(
         material=material,
@@ -285,3 +321,10 @@ def _credential(extra: Mapping[str, Any], password: str | None) -> AssertionCred
         include_chain=_bool(extra, "send_certificate_chain", False),
         expiry_warning_days=warning_days,
     )
+
+
+def _whole_days(value: Any, name: str) -> int:
+    days = finite_number(value, name, default=DEFAULT_EXPIRY_WARNING_DAYS, inclusive=True, unit=" of days")
+    if days != int(days):
+        raise ConfigurationError(f"{name} must be a whole number of days, not {value}.", field=name)
+    return int(days)

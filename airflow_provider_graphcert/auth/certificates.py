@@ -153,6 +153,18 @@ def _parse(data: bytes, key_data: bytes | None, password: str | None, source: st
         certificates = _pem_certificates(data, source)
         key_source = key_data if key_data is not None else data
         key = _pem_private_key(key_source, password, source)
+    elif (der_certificate := _der_certificate(data)) is not None:
+        # A bare .cer/.crt (DER): the public half, as uploaded to the app registration.
+        if key_data is None:
+            raise CertificateError(
+                f"{source} is a certificate without a private key (a DER .cer/.crt file, the public half you "
+                "upload to the app registration). Signing the client assertion needs the private key: give "
+                "the .pem that holds the key and the certificate, a .pfx exported with the private key, or "
+                "keep this .cer and set key_path to its PEM private key file.",
+                field="certificate_path",
+            )
+        certificates = [der_certificate]
+        key = _pem_private_key(key_data, password, source)
     else:
         if key_data is not None:
             raise CertificateError(
@@ -165,6 +177,13 @@ def _parse(data: bytes, key_data: bytes | None, password: str | None, source: st
     leaf = _matching_certificate(rsa_key, certificates, source)
     chain = (leaf, *[c for c in certificates if c is not leaf])
     return ClientCertificate(private_key=rsa_key, certificate=leaf, chain=chain)
+
+
+def _der_certificate(data: bytes) -> x509.Certificate | None:
+    try:
+        return x509.load_der_x509_certificate(data)
+    except ValueError:
+        return None
 
 
 def _pem_certificates(data: bytes, source: str) -> list[x509.Certificate]:

@@ -13,7 +13,7 @@ from airflow_provider_graphcert.auth.token_client import TokenProvider
 from airflow_provider_graphcert.diagnostics import describe_success
 from airflow_provider_graphcert.errors import GraphCertError
 from airflow_provider_graphcert.graph.client import GraphClient
-from airflow_provider_graphcert.settings import CONN_TYPE, ConnectionSettings
+from airflow_provider_graphcert.settings import CONN_TYPE, ConnectionSettings, parse_extra
 from airflow_provider_graphcert.sharepoint.service import SharePoint
 
 # PEM lines are 64 characters; masking each one too catches a key printed in pieces.
@@ -49,7 +49,7 @@ class GraphCertHook(BaseHook):
     @cached_property
     def settings(self) -> ConnectionSettings:
         conn = self.get_connection(self.msgraph_cert_conn_id)
-        extra = conn.extra_dejson
+        extra = parse_extra(conn.extra)  # extra_dejson hides text that is not JSON (and logs a traceback)
         mask_material(conn.password)
         for name in ("certificate_data", "client_assertion"):
             value = extra.get(name)

@@ -116,6 +116,26 @@ def test_pem_without_key(rsa_cert: SelfSignedCertificate) -> None:
     assert info.value.field == "key_path"
 
 
+def test_a_der_cer_without_its_key_is_called_a_certificate_without_a_private_key(
+    rsa_cert: SelfSignedCertificate,
+) -> None:
+    der = rsa_cert.certificate.public_bytes(serialization.Encoding.DER)
+    for material in (der, decode_inline_material(base64.b64encode(der).decode(), source="certificate_data")):
+        with pytest.raises(CertificateError) as info:
+            load_client_certificate(material, source="certificate_path '/secrets/app.cer'")
+        message = str(info.value)
+        assert "is a certificate without a private key" in message
+        assert ".pfx exported with the private key" in message and "key_path" in message
+        assert "password" not in message
+        assert info.value.field == "certificate_path"
+
+
+def test_a_der_cer_with_its_pem_key_file_works(rsa_cert: SelfSignedCertificate) -> None:
+    der = rsa_cert.certificate.public_bytes(serialization.Encoding.DER)
+    loaded = load_client_certificate(der, key_data=rsa_cert.key_pem())
+    assert loaded.certificate == rsa_cert.certificate
+
+
 def test_pem_without_certificate(rsa_cert: SelfSignedCertificate) -> None:
     with pytest.raises(CertificateError, match="no certificate"):
         load_client_certificate(rsa_cert.key_pem())

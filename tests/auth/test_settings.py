@@ -124,7 +124,47 @@ BAD_INPUTS = [
         "true or false",
     ),
     ({"tenant_id": TENANT, "certificate_data": "%%%"}, CLIENT, "certificate_data", "neither PEM"),
+    ({"tenant_id": TENANT, "certificate_path": "x", "timeout": "nan"}, CLIENT, "timeout", "finite number"),
+    ({"tenant_id": TENANT, "certificate_path": "x", "timeout": float("inf")}, CLIENT, "timeout", "finite number"),
+    ({"tenant_id": TENANT, "certificate_path": "x", "timeout": "-inf"}, CLIENT, "timeout", "finite number"),
+    ({"tenant_id": TENANT, "certificate_path": "x", "timeout": True}, CLIENT, "timeout", "number of seconds"),
+    (
+        {"tenant_id": TENANT, "certificate_path": "x", "certificate_expiry_warning_days": float("inf")},
+        CLIENT,
+        "certificate_expiry_warning_days",
+        "finite number",
+    ),
+    (
+        {"tenant_id": TENANT, "certificate_path": "x", "certificate_expiry_warning_days": "NaN"},
+        CLIENT,
+        "certificate_expiry_warning_days",
+        "finite number",
+    ),
+    (
+        {"tenant_id": TENANT, "certificate_path": "x", "certificate_expiry_warning_days": 7.5},
+        CLIENT,
+        "certificate_expiry_warning_days",
+        "whole number",
+    ),
 ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("[1, 2]", "extra is a list in JSON"),
+        ('"tenant_id=contoso"', "extra is a string in JSON"),
+        ("tenant_id=contoso", "extra is not valid JSON"),
+        ("{'tenant_id': 'contoso'}", "extra is not valid JSON"),
+        (["tenant_id"], "extra is a list"),
+        ("7", "extra is a number"),
+    ],
+)
+def test_an_extra_that_is_not_a_json_object_is_blamed_on_extra(extra: Any, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message) as info:
+        ConnectionSettings.from_fields(login=CLIENT, password=None, extra=extra)
+    assert info.value.field == "extra"
+    assert "tenant_id is empty" not in str(info.value)
 
 
 @pytest.mark.parametrize(("extra", "login", "field", "message"), BAD_INPUTS)

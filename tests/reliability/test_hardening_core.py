@@ -7,15 +7,20 @@ that must be shared, errors that must be typed); the emulator's tamper rules pro
 from __future__ import annotations
 
 import itertools
+import json
 import logging
+import os
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
 
 import certifi
 import pytest
+from conftest import AIRFLOW_BIN, airflow_env, fresh_airflow_home
 from reliability_kit import LIBRARY_URL, connection_settings, content_for, sharepoint_for
 
+from airflow_provider_graphcert import cli
 from airflow_provider_graphcert.errors import (
     GraphCertError,
     GraphPagingError,
@@ -289,3 +294,52 @@ def test_without_a_ca_bundle_the_environments_bundle_is_honoured(
         pytest.raises(GraphCertError, match=r"TLS verification of .* failed .*ca_bundle"),
     ):
         client.get_json("sites/root")
+
+
+# -- graphcert check, wherever the connection lives ------------------------------------------------
+
+
+def test_graphcert_check_reads_a_connection_stored_in_the_metadata_database(
+    graph_emulator: GraphEmulator,
+    app: App,
+    pem_path: Path,
+    migrated_airflow_home: Path,
+    tmp_path: Path,
+) -> None:
+    home = fresh_airflow_home(migrated_airflow_home, tmp_path / "airflow-home")
+    env = {**os.environ, **airflow_env(home)}
+    connection = graph_emulator.connection(app, certificate_path=str(pem_path))
+    added = subprocess.run(
+        [str(AIRFLOW_BIN), "connections", "add", "sharepoint_prod", "--conn-json", json.dumps(connection)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert added.returncode == 0, added.stderr
+
+    checked = subprocess.run(
+        [str(AIRFLOW_BIN.parent / "graphcert"), "check", "sharepoint_prod"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert checked.returncode == 0, checked.stderr
+    assert f"OK: Authenticated as app {app.client_id}" in checked.stdout
+    assert "Traceback" not in checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [([1, 2], "extra is a list in JSON"), ("tenant_id=contoso", "extra is not valid JSON")],
+)
+def test_graphcert_check_of_an_extra_that_is_not_an_object_is_one_line_naming_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], extra: object, message: str
+) -> None:
+    connection = {"conn_type": "msgraph_cert", "login": "11111111-2222-3333-4444-555555555555", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_SHAREPOINT_BROKEN", json.dumps(connection))
+    assert cli.main(["check", "sharepoint_broken"]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and "tenant_id is empty" not in err
