@@ -165,6 +165,12 @@ def _parse(data: bytes, key_data: bytes | None, password: str | None, source: st
             )
         certificates = [der_certificate]
         key = _pem_private_key(key_data, password, source)
+    elif _is_der_private_key(data):
+        raise CertificateError(
+            f"{source} is a private key without its certificate (a DER .key file). Give the .pem that holds "
+            "the key and the certificate, or a .pfx exported with the private key.",
+            field="certificate_path",
+        )
     else:
         if key_data is not None:
             raise CertificateError(
@@ -184,6 +190,16 @@ def _der_certificate(data: bytes) -> x509.Certificate | None:
         return x509.load_der_x509_certificate(data)
     except ValueError:
         return None
+
+
+def _is_der_private_key(data: bytes) -> bool:
+    try:
+        serialization.load_der_private_key(data, password=None)
+    except (ValueError, TypeError):  # TypeError: an encrypted DER key, which a .pfx is not either
+        return False
+    except Exception:  # UnsupportedAlgorithm: still a key, of a kind we cannot use
+        return True
+    return True
 
 
 def _pem_certificates(data: bytes, source: str) -> list[x509.Certificate]:

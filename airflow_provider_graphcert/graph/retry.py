@@ -10,6 +10,7 @@ job's workers spend paused by throttling together (graph/throttle.py).
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -71,9 +72,12 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        # "-1", "nan", "inf" are not waits Graph asked for: back off as usual rather than retry at once.
+        return seconds if 0 <= seconds < math.inf else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -130,6 +130,15 @@ def test_a_der_cer_without_its_key_is_called_a_certificate_without_a_private_key
         assert info.value.field == "certificate_path"
 
 
+def test_a_der_private_key_alone_is_called_a_key_without_its_certificate(rsa_cert: SelfSignedCertificate) -> None:
+    der_key = rsa_cert.private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(CertificateError, match="is a private key without its certificate") as info:
+        load_client_certificate(der_key)
+    assert "password" not in str(info.value)
+
+
 def test_a_der_cer_with_its_pem_key_file_works(rsa_cert: SelfSignedCertificate) -> None:
     der = rsa_cert.certificate.public_bytes(serialization.Encoding.DER)
     loaded = load_client_certificate(der, key_data=rsa_cert.key_pem())

@@ -15,6 +15,13 @@ def test_retry_after_seconds_and_http_dates() -> None:
     assert parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", now=40.0) == 60.0
 
 
+def test_a_negative_or_non_finite_retry_after_means_back_off_not_retry_at_once() -> None:
+    for nonsense in ("-1", "nan", "inf", "-inf", "1e999"):
+        assert parse_retry_after(nonsense) is None
+    budget = RetryBudget(RetryPolicy(backoff_initial=2.0, jitter=0.0))
+    assert budget.next_delay(parse_retry_after("-1")) == 2.0
+
+
 def test_throttling_is_retried_for_every_method_but_500_only_when_idempotent() -> None:
     policy = RetryPolicy()
     assert policy.retryable_status("POST", 429)
