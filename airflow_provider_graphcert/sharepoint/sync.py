@@ -49,6 +49,10 @@ _STATE_VERSION = 1
 _STALE_LINK_STATUSES = frozenset({400, 404, 410})
 
 
+# A bound on one delta feed: at Graph's 200 items a page, 40 million changes (no real drive comes near).
+MAX_DELTA_PAGES = 200_000
+
+
 class DeltaLinkStore(Protocol):
     def load(self) -> str | None: ...
 
@@ -237,9 +241,12 @@ def _read_delta(
     changed: dict[str, dict[str, Any]] = {}
     resynced = False
     first_url = f"drives/{drive_id}/root/delta"
-    url: str | None = link or first_url
+    start = link or first_url
+    url: str | None = start
     new_link: str | None = None
-    followed: set[str] = set()
+    # Links followed in this feed, the first included: a repeat is a loop. (graph/ gains a shared
+    # NextLinkGuard with the same rule; this loop can use it once both are merged.)
+    followed: set[str] = {start}
     while url:
         try:
             page = client.get_json(url)
@@ -249,7 +256,7 @@ def _read_delta(
                 resynced = True
                 tree.items.clear()
                 changed.clear()
-                followed.clear()
+                followed = {first_url}
                 url = first_url
                 continue
             if link is not None and exc.status in _STALE_LINK_STATUSES:
@@ -266,10 +273,11 @@ def _read_delta(
         new_link = delta_link if isinstance(delta_link, str) else new_link
         url = next_link if isinstance(next_link, str) else None
         if url is not None:
-            if url in followed:
+            if url in followed or len(followed) > MAX_DELTA_PAGES:
                 raise GraphCertError(
-                    "Graph's delta feed sent a page link it had already sent (a loop); stopping instead of reading "
-                    "it forever. Nothing was downloaded and the delta link was not advanced; retry later."
+                    f"Graph's delta feed sent a page link it had already sent (a loop), or more than {MAX_DELTA_PAGES} "
+                    "pages; stopping instead of reading it forever. Nothing was downloaded and the delta link was not "
+                    "advanced; retry later."
                 )
             followed.add(url)
     if not new_link:
