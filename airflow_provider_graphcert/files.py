@@ -6,12 +6,25 @@ import contextlib
 import errno
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_graphcert.errors import ConfigurationError
+
+# Every file of our own (temp files, manifest, journal) starts with this prefix. It contains
+# "_vti_", which SharePoint Online refuses anywhere in a file or folder name
+# (https://support.microsoft.com/office/64883a5d-228e-48f5-b3d2-eb39e07630fa, "Invalid file or
+# folder names"), so no downloaded item can ever share a name with our state.
+OWN_FILE_PREFIX = ".graphcert-_vti_"
+TEMP_SUFFIX = ".part"
+# Temp names have a fixed length (prefix + 12 hex digits + suffix = 33 bytes), so a temp file fits
+# wherever its final name fits, whatever that name's length (docs/reliability.md).
+_TEMP_RANDOM_BYTES = 6
+# Data files follow the umask like any other file the worker writes (private keys are written
+# elsewhere, with 0600).
+_DATA_FILE_MODE = 0o666
 
 # What to do about a local write that failed, by errno; the message names the task argument.
 _WRITE_ADVICE = {
@@ -50,7 +63,7 @@ def ensure_writable_dir(path: Path, field: str) -> None:
     """Create ``path`` if needed and prove a file can be created in it, before any transfer starts."""
     try:
         path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".graphcert-probe-", dir=path)
+        fd, probe = create_temp_file(path)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
@@ -64,10 +77,9 @@ def atomic_writer(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     The temp file lives in the same directory so the rename is atomic on the same filesystem.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    tmp = Path(tmp_name)
+    fd, tmp = create_temp_file(path.parent)
     try:
-        with os.fdopen(fd, mode) as handle:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -76,6 +88,74 @@ def atomic_writer(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def is_own_file(name: str) -> bool:
+    """Whether a file name is one of ours (state or temp file), never a user's or a remote item's."""
+    return name.startswith(OWN_FILE_PREFIX)
+
+
+def create_temp_file(directory: Path) -> tuple[int, Path]:
+    """Create a new, empty temp file of ours in ``directory``: (open descriptor, path).
+
+    Unlike ``tempfile.mkstemp`` (always 0600) the mode follows the umask, and the name has a
+    fixed, short length.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        path = directory / f"{OWN_FILE_PREFIX}{secrets.token_hex(_TEMP_RANDOM_BYTES)}{TEMP_SUFFIX}"
+        try:
+            return os.open(path, flags, _DATA_FILE_MODE), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"Could not create a temp file in {directory}: every name tried exists.")
+
+
+def remove_stale_temp_files(root: Path) -> int:
+    """Delete temp files that an interrupted run (a SIGKILL, a lost pod) left below ``root``.
+
+    Only names of ours are touched (see OWN_FILE_PREFIX); symlinked folders are not followed.
+    Returns how many were removed.
+    """
+    removed = 0
+    for directory, _folders, names in os.walk(root):
+        for name in names:
+            if is_own_file(name) and name.endswith(TEMP_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(directory, name))
+                    removed += 1
+    return removed
+
+
+LOCK_NAME = f"{OWN_FILE_PREFIX}lock"
+
+
+@contextlib.contextmanager
+def exclusive_target(root: Path, field: str) -> Iterator[None]:
+    """Hold the target for one job: a second job writing there at the same time is refused.
+
+    Two jobs in one folder would clean up each other's temp files and overwrite each other's
+    manifest. The lock is an advisory ``flock`` (released by the kernel if the process dies);
+    platforms without ``fcntl`` run unlocked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    handle = (root / LOCK_NAME).open("a")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigurationError(
+                f"Another task is writing to {root} right now; give each task its own {field}, or run them "
+                "one after the other.",
+                field=field,
+            ) from None
+        yield
+    finally:
+        handle.close()
 
 
 def _fsync_dir(directory: Path) -> None:

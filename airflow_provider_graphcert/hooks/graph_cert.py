@@ -115,3 +115,7 @@ class VariableDeltaStore:
 
     def save(self, link: str) -> None:
         Variable.set(self.key, link, description="Delta link of a SharePoint sync (airflow-provider-graphcert)")
+
+    def describe(self) -> str:
+        """Where the link is kept, for error messages that tell the user what to clear."""
+        return f"the Airflow Variable {self.key!r}"

@@ -2,9 +2,9 @@
 
 A file is written to a temp file beside its final name, hashed (QuickXorHash) as bytes arrive,
 checked against Graph's size and hash, fsynced, renamed into place and given the remote modified
-time. A connection dropped mid-body resumes from the last byte with ``Range`` (reference B7). The
-pre-authenticated URL is fetched without the Authorization header; when it has expired, a fresh
-one is asked for.
+time. A connection dropped mid-body resumes from the last byte with ``Range`` and ``If-Range``,
+never mixing two versions of a file. The pre-authenticated URL is fetched without the
+Authorization header; when it has expired, a fresh one is asked for.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,6 +25,14 @@ from airflow_provider_graphcert.files import atomic_writer
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.graph.retry import RetryBudget
 from airflow_provider_graphcert.quickxorhash import QuickXorHash
+from airflow_provider_graphcert.sharepoint.item_fields import (
+    MalformedItemError,
+    file_size,
+    is_file,
+    item_label,
+    modified_at,
+    quick_xor_hash,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +46,8 @@ WRITEBACK_EVERY_BYTES = 64 * 1024 * 1024
 HASH_QUEUE_CHUNKS = 8
 # Statuses a stale pre-authenticated URL answers with; a fresh URL is fetched for them.
 _EXPIRED_URL_STATUSES = frozenset({401, 403, 404, 410})
+# How often a file that changes while it downloads is started over before giving up.
+_MAX_VERSION_RESTARTS = 2
 _MID_BODY_ERRORS = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ConnectionError,
@@ -58,29 +67,46 @@ class DownloadedFile:
     quick_xor_hash: str
     e_tag: str | None
     resumed: int = 0  # how many times the body was resumed after a dropped connection
+    verified: bool = True  # False: Graph sent no hash, so only the size was checked
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "item_id": self.item_id, "size": self.size, "quickXorHash": self.quick_xor_hash}
 
 
 def remote_hash(item: dict[str, Any]) -> str | None:
-    hashes = (item.get("file") or {}).get("hashes") or {}
-    value = hashes.get("quickXorHash")
-    return str(value) if value else None
+    return quick_xor_hash(item)
 
 
 def remote_mtime(item: dict[str, Any]) -> float | None:
-    stamp = (item.get("fileSystemInfo") or {}).get("lastModifiedDateTime") or item.get("lastModifiedDateTime")
-    if not stamp:
-        return None
+    """The remote modified time to give the local file; a time we cannot read is logged and skipped."""
     try:
-        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
-    except ValueError:
+        moment = modified_at(item, prefer_file_system=True)
+    except MalformedItemError as exc:
+        log.warning("%s The local modified time is left as is.", exc)
         return None
+    return moment.timestamp() if moment is not None else None
+
+
+@dataclass
+class _Version:
+    """What is being downloaded: the item's metadata and the validator of the body being received."""
+
+    item: dict[str, Any]
+    size: int
+    quick_xor_hash: str | None
+    validator: str | None = None  # the download host's ETag for this body (checked on every resume)
+
+    @classmethod
+    def of(cls, item: dict[str, Any]) -> _Version:
+        return cls(item, file_size(item), quick_xor_hash(item))
 
 
 class FileDownloader:
-    """Downloads single files; thread-safe (one per folder job, shared by its workers)."""
+    """Downloads single files; thread-safe (one per folder job, shared by its workers).
+
+    ``require_hash``: a file for which Graph sent no QuickXorHash fails instead of landing
+    verified by its size only (which is logged, and counted by the caller as unverified).
+    """
 
     def __init__(
         self,
@@ -88,13 +114,17 @@ class FileDownloader:
         *,
         chunk_bytes: int = DOWNLOAD_CHUNK_BYTES,
         on_bytes: Callable[[int], None] | None = None,
+        require_hash: bool = False,
     ) -> None:
         self.client = client
         self.chunk_bytes = chunk_bytes
         self.on_bytes = on_bytes
+        self.require_hash = require_hash
 
     def fresh_item(self, drive_id: str, item_id: str) -> dict[str, Any]:
-        item: dict[str, Any] = self.client.get_json(f"drives/{drive_id}/items/{item_id}")
+        item = self.client.get_json(f"drives/{drive_id}/items/{item_id}")
+        if not isinstance(item, dict) or not is_file(item):
+            raise GraphCertError(f"Item {item_id} is no longer a file (Graph's fresh metadata says otherwise).")
         return item
 
     def download_url(self, drive_id: str, item: dict[str, Any]) -> str:
@@ -113,54 +143,74 @@ class FileDownloader:
         return location
 
     def download(self, drive_id: str, item: dict[str, Any], target: Path) -> DownloadedFile:
-        if "file" not in item:
-            raise GraphCertError(f"Item {item.get('name')!r} is not a file.")
-        expected_size = int(item.get("size", -1))
-        expected_hash = remote_hash(item)
+        if not is_file(item):
+            raise GraphCertError(f"Item {item_label(item)} is not a file.")
+        version = _Version.of(item)
+        if version.quick_xor_hash is None and self.require_hash:
+            raise IntegrityError(
+                f"Graph sent no QuickXorHash for {item_label(item)}, and require_hash is set; the file was not "
+                "written (without require_hash it would land checked by its size only)."
+            )
         url = self.download_url(drive_id, item)
         assert self.client.retry is not None
         budget = RetryBudget(self.client.retry)
-        url_refreshes = 0
-        resumed = 0
+        url_refreshes = restarts = resumed = 0
         with atomic_writer(target, "wb") as handle:
             hasher = QuickXorHash()
             written = 0
             while True:
-                headers = {"Range": f"bytes={written}-"} if written else None
+                headers = self._resume_headers(written, version)
                 response = self.client.request(
                     "GET", url, authenticated=False, stream=True, headers=headers, raise_for_status=False
                 )
                 if response.status_code in _EXPIRED_URL_STATUSES and url_refreshes < 2:
                     response.close()
                     url_refreshes += 1
-                    item = self.fresh_item(drive_id, str(item["id"]))
-                    url = self.download_url(drive_id, item)
+                    fresh = self.fresh_item(drive_id, str(item["id"]))
+                    if written:  # the validator check below decides whether the rest still fits
+                        version.item = fresh
+                    else:
+                        version = _Version.of(fresh)
+                    url = self.download_url(drive_id, fresh)
                     continue
                 if response.status_code not in (200, 206):
                     response.close()
                     raise GraphRequestError(
-                        f"Downloading {item.get('name')!r} failed with HTTP {response.status_code}.",
+                        f"Downloading {item_label(item)} failed with HTTP {response.status_code}.",
                         status=response.status_code,
                     )
-                if written and response.status_code == 200:
-                    # The server ignored Range (allowed, reference B7): start over.
+                validator = response.headers.get("ETag")
+                if written and (validator != version.validator or self._content_changed(drive_id, version)):
+                    # The file changed since the first bytes came: old bytes + new bytes must never
+                    # land, so start the file over with its new metadata (and a new URL).
+                    response.close()
+                    restarts += 1
+                    version, url = self._start_over(drive_id, item, restarts)
                     handle.seek(0)
                     handle.truncate()
                     hasher, written = QuickXorHash(), 0
+                    continue
+                if written and response.status_code == 200:
+                    # The server ignored Range (allowed, RFC 9110 14.2): same version, start over.
+                    handle.seek(0)
+                    handle.truncate()
+                    hasher, written = QuickXorHash(), 0
+                if not written:
+                    version.validator = validator
                 try:
-                    written += self._copy(response, handle, hasher)
+                    written += self._copy(response, handle, hasher, limit=version.size - written, item=item)
                     break
                 except _MID_BODY_ERRORS as exc:
                     written = _written_so_far(handle)
                     delay = budget.next_delay(None)
                     if delay is None:
                         raise GraphTransportError(
-                            f"Downloading {item.get('name')!r} kept failing mid-body ({type(exc).__name__}) "
+                            f"Downloading {item_label(item)} kept failing mid-body ({type(exc).__name__}) "
                             f"after {budget.attempts} attempts; {written} bytes were received."
                         ) from None
                     log.warning(
-                        "Download of %r dropped at %d bytes (%s); resuming in %.1f s.",
-                        item.get("name"),
+                        "Download of %s dropped at %d bytes (%s); resuming in %.1f s.",
+                        item_label(item),
                         written,
                         type(exc).__name__,
                         delay,
@@ -172,17 +222,8 @@ class FileDownloader:
                 finally:
                     response.close()
             digest = hasher.b64digest()
-            if expected_size >= 0 and written != expected_size:
-                raise IntegrityError(
-                    f"{item.get('name')!r}: received {written} bytes, Graph reported {expected_size}; "
-                    "the file was not written."
-                )
-            if expected_hash and digest != expected_hash:
-                raise IntegrityError(
-                    f"{item.get('name')!r}: QuickXorHash {digest} does not match Graph's {expected_hash}; "
-                    "the file was not written."
-                )
-        mtime = remote_mtime(item)
+            self._check(version, item, written, digest)
+        mtime = remote_mtime(version.item)
         if mtime is not None:
             os.utime(target, (mtime, mtime))
         return DownloadedFile(
@@ -190,17 +231,75 @@ class FileDownloader:
             item_id=str(item["id"]),
             size=written,
             quick_xor_hash=digest,
-            e_tag=item.get("eTag"),
+            e_tag=_text(version.item.get("eTag")),
             resumed=resumed,
+            verified=version.quick_xor_hash is not None,
         )
 
-    def _copy(self, response: requests.Response, handle: IO[Any], hasher: QuickXorHash) -> int:
+    def _start_over(self, drive_id: str, item: dict[str, Any], restarts: int) -> tuple[_Version, str]:
+        if restarts > _MAX_VERSION_RESTARTS:
+            raise IntegrityError(
+                f"{item_label(item)} kept changing while it was downloaded; the file was not written. "
+                "Run the task again when the file is no longer being edited."
+            )
+        log.warning("%s changed while it was downloading; starting it over.", item_label(item))
+        version = _Version.of(self.fresh_item(drive_id, str(item["id"])))
+        return version, self.download_url(drive_id, version.item)
+
+    def _content_changed(self, drive_id: str, version: _Version) -> bool:
+        """Without a validator from the download host, ask Graph whether the content changed (cTag, else eTag)."""
+        if version.validator is not None:
+            return False
+        fresh = self.fresh_item(drive_id, str(version.item["id"]))
+        tag = "cTag" if version.item.get("cTag") else "eTag"
+        return fresh.get(tag) != version.item.get(tag)
+
+    @staticmethod
+    def _resume_headers(written: int, version: _Version) -> dict[str, str] | None:
+        if not written:
+            return None
+        headers = {"Range": f"bytes={written}-"}
+        # If-Range: the rest of *this* version, or the whole new one (RFC 9110 13.1.5). Only a
+        # strong validator may be used; a weak one ("W/...") is compared by us on the answer.
+        if version.validator and not version.validator.startswith("W/"):
+            headers["If-Range"] = version.validator
+        return headers
+
+    @staticmethod
+    def _check(version: _Version, item: dict[str, Any], written: int, digest: str) -> None:
+        if written != version.size:
+            raise IntegrityError(
+                f"{item_label(item)}: received {written} bytes, Graph reported {version.size}; "
+                "the file was not written."
+            )
+        if version.quick_xor_hash and digest != version.quick_xor_hash:
+            raise IntegrityError(
+                f"{item_label(item)}: QuickXorHash {digest} does not match Graph's {version.quick_xor_hash}; "
+                "the file was not written."
+            )
+        if version.quick_xor_hash is None:
+            log.warning(
+                "%s landed checked by its size only: Graph sent no QuickXorHash for it (set require_hash=True "
+                "to refuse such files).",
+                item_label(item),
+            )
+
+    def _copy(
+        self, response: requests.Response, handle: IO[Any], hasher: QuickXorHash, *, limit: int, item: dict[str, Any]
+    ) -> int:
         large = _declared_length(response) >= PIPELINE_MIN_BYTES
         copied = 0
         with _Hashing(hasher, in_background=large) as hashing, _Writeback(handle, enabled=large) as writeback:
             for chunk in response.iter_content(chunk_size=self.chunk_bytes):
                 if not chunk:
                     continue
+                if copied + len(chunk) > limit:
+                    # Never write past the size Graph announced: a body that keeps coming would
+                    # otherwise fill the disk.
+                    raise IntegrityError(
+                        f"{item_label(item)}: the download sent more bytes than the size Graph reported; "
+                        "stopped reading, and the file was not written."
+                    )
                 handle.write(chunk)
                 hashing.update(chunk)
                 writeback.advance(len(chunk))
@@ -208,6 +307,10 @@ class FileDownloader:
                 if self.on_bytes is not None:
                     self.on_bytes(len(chunk))
         return copied
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _declared_length(response: requests.Response) -> int:

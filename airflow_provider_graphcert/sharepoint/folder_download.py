@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,9 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_graphcert.errors import ConfigurationError, GraphCertError, GraphTransportError
-from airflow_provider_graphcert.files import ensure_writable_dir, write_failure
+from airflow_provider_graphcert.files import (
+    ensure_writable_dir,
+    exclusive_target,
+    remove_stale_temp_files,
+    write_failure,
+)
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.sharepoint.download import DownloadedFile, FileDownloader
+from airflow_provider_graphcert.sharepoint.item_fields import (
+    MalformedItemError,
+    file_size,
+    is_file,
+    modified_at,
+    parse_moment,
+)
+
+__all__ = ["DownloadEngine", "FileFilter", "FolderDownloadResult", "download_folder", "parse_moment", "walk_files"]
 from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, local_path, safe_segment
 from airflow_provider_graphcert.sharepoint.manifest import Manifest
 from airflow_provider_graphcert.sharepoint.progress import InfoLogger, Progress
@@ -55,8 +71,8 @@ class FileFilter:
         if any(_glob(p, relative, name) for p in self.exclude):
             return False
         if self.modified_since is not None:
-            stamp = item.get("lastModifiedDateTime")
-            if not stamp or datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) < self.modified_since:
+            modified = modified_at(item)
+            if modified is None or modified < self.modified_since:
                 return False
         return True
 
@@ -83,24 +99,6 @@ def _patterns(value: Sequence[str] | str | None, field_name: str) -> tuple[str, 
     return patterns
 
 
-def parse_moment(value: datetime | str | None, field: str = "modified_since") -> datetime | None:
-    """An aware datetime from an ISO string (trailing Z allowed); errors name ``field``."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigurationError(
-                f"{field} {value!r} is not an ISO date/time such as 2026-01-31T00:00:00Z.", field=field
-            ) from None
-    if moment.tzinfo is None:
-        raise ConfigurationError(f"{field} needs a time zone (e.g. a trailing Z for UTC).", field=field)
-    return moment
-
-
 @dataclass
 class FolderDownloadResult:
     downloaded: list[DownloadedFile] = field(default_factory=list)
@@ -111,15 +109,26 @@ class FolderDownloadResult:
     def bytes(self) -> int:
         return sum(f.size for f in self.downloaded)
 
+    @property
+    def unverified(self) -> list[DownloadedFile]:
+        """Files that landed checked by size only, because Graph sent no hash for them."""
+        return [f for f in self.downloaded if not f.verified]
+
     def summary(self, target: Path) -> dict[str, Any]:
         return {
             "target": str(target),
             "downloaded": len(self.downloaded),
             "skipped": len(self.skipped),
             "failed": len(self.failed),
+            "unverified": len(self.unverified),
             "bytes": self.bytes,
             "files": sorted(str(Path(f.path).relative_to(target)) for f in self.downloaded)[:1000],
         }
+
+    def failure_list(self, limit: int = 20) -> str:
+        listed = "; ".join(f"{path}: {reason}" for path, reason in sorted(self.failed.items())[:limit])
+        more = f" (and {len(self.failed) - limit} more)" if len(self.failed) > limit else ""
+        return listed + more
 
 
 class FolderDownloadError(GraphCertError):
@@ -177,38 +186,151 @@ def walk_files(
                 yield relative, child
 
 
-def _planned(
-    client: GraphClient,
-    drive_id: str,
-    folder: dict[str, Any],
-    target: Path,
-    file_filter: FileFilter,
-    result: FolderDownloadResult,
+def accepted_files(
+    candidates: Iterable[tuple[str, dict[str, Any]]], file_filter: FileFilter, result: FolderDownloadResult
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The candidates the filter accepts; an item whose fields the filter cannot read goes to ``failed``."""
+    for relative, item in candidates:
+        try:
+            if file_filter.accepts(relative, item):
+                yield relative, item
+        except MalformedItemError as exc:
+            result.failed[relative] = str(exc)
+
+
+def landing_plan(
+    candidates: Iterable[tuple[str, dict[str, Any]]], target: Path, result: FolderDownloadResult
 ) -> Iterator[tuple[str, dict[str, Any], Path]]:
-    """(relative, item, local path) of every accepted file; names that cannot land safely go to ``failed``."""
+    """(relative, item, local path) for each candidate that can land without losing another.
+
+    Refused, each into ``result.failed`` with its reason: names that cannot be written safely, and
+    a second item whose path equals an earlier one exactly, but for case, or but for Unicode
+    normalisation (NFC/NFD: folded by macOS and by SharePoint itself). Only one of two such items
+    could exist on disk, so the later one is refused rather than silently replacing the first.
+    """
     seen: dict[str, str] = {}
-    for relative, item in walk_files(client, drive_id, str(folder["id"]), on_unsafe=result.failed.__setitem__):
-        if not file_filter.accepts(relative, item):
-            continue
+    for relative, item in candidates:
         try:
             destination = local_path(target, relative)
         except UnsafeNameError as exc:
             result.failed[relative] = str(exc)
             continue
-        first = seen.setdefault(relative.casefold(), relative)
-        if first != relative:
-            # SharePoint names are case-insensitive, so this is a broken listing; on a case-insensitive
-            # disk one file would silently replace the other.
-            result.failed[relative] = f"refusing {relative!r}: it differs only in case from {first!r}"
+        key = unicodedata.normalize("NFC", relative).casefold()
+        first = seen.get(key)
+        if first is None:
+            seen[key] = relative
+        else:
+            how = "has the same path as" if first == relative else "differs only in case or Unicode form from"
+            result.failed[_unique_key(result.failed, relative)] = (
+                f"refusing {relative!r}: it {how} {first!r}, so one would silently replace the other on disk "
+                "(rename one of them in SharePoint)"
+            )
             continue
         yield relative, item, destination
 
 
-def _save_manifest(manifest: Manifest) -> None:
+def _unique_key(failed: dict[str, str], relative: str) -> str:
+    # Two remote items with the very same path each get their own line in the failures.
+    key, number = relative, 1
+    while key in failed:
+        number += 1
+        key = f"{relative} (#{number})"
+    return key
+
+
+def save_manifest(manifest: Manifest) -> None:
     try:
         manifest.save()
-    except OSError as exc:  # never hide the job's own outcome; the next run just moves more
+    except OSError as exc:  # never hide the job's own outcome; the journal still holds what landed
         log.warning("Could not save %s (%s); the next run may download files again.", manifest.path, exc)
+
+
+@dataclass
+class DownloadEngine:
+    """The one loop that lands files for folder download and sync (each hands it its own plan).
+
+    Bounded thread pool; each file is recorded in the manifest's journal the moment it lands; when
+    Graph cannot be reached even after retries, files not yet started are not tried, so a dead
+    service fails the job within one retry budget instead of one per file; a failed local write
+    is explained (disk full, permissions ...) naming ``field``.
+    """
+
+    client: GraphClient
+    drive_id: str
+    target: Path
+    manifest: Manifest
+    progress: Progress
+    max_workers: int = DEFAULT_MAX_WORKERS
+    incremental: bool = True
+    require_hash: bool = False
+    field: str = "local_dir"
+
+    def run(self, plan: Iterable[tuple[str, dict[str, Any], Path]], result: FolderDownloadResult) -> None:
+        downloader = FileDownloader(self.client, on_bytes=self.progress.advance, require_hash=self.require_hash)
+        futures: dict[Future[DownloadedFile], str] = {}
+        stopping = threading.Event()
+
+        def fetch(relative: str, item: dict[str, Any], destination: Path) -> DownloadedFile:
+            if stopping.is_set():
+                raise _NotTried(NOT_TRIED)
+            try:
+                done = downloader.download(self.drive_id, item, destination)
+            except GraphTransportError:
+                stopping.set()
+                raise
+            self.manifest.record(
+                relative, item_id=done.item_id, e_tag=done.e_tag, local=destination, quick_xor_hash=done.quick_xor_hash
+            )
+            return done
+
+        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="graphcert-download") as pool:
+            try:
+                for relative, item, destination in plan:
+                    try:
+                        if not is_file(item):
+                            continue
+                        size = file_size(item)
+                    except MalformedItemError as exc:
+                        result.failed[relative] = str(exc)
+                        continue
+                    if self.incremental and self.manifest.unchanged(relative, item, destination):
+                        result.skipped.append(relative)
+                        continue
+                    self.progress.add_total(size)
+                    futures[pool.submit(fetch, relative, item, destination)] = relative
+                for future, relative in futures.items():
+                    try:
+                        result.downloaded.append(future.result())
+                        self.progress.file_done()
+                    except GraphCertError as exc:
+                        result.failed[relative] = str(exc)
+                    except OSError as exc:
+                        result.failed[relative] = write_failure(exc, self.target, self.field)
+            except BaseException:
+                stopping.set()  # whatever stops the job (an error, a task timeout): start nothing new
+                raise
+        if result.unverified:
+            log.warning(
+                "%d files landed checked by size only, because Graph sent no QuickXorHash for them: %s",
+                len(result.unverified),
+                ", ".join(str(Path(f.path).relative_to(self.target)) for f in result.unverified[:20]),
+            )
+
+
+def check_max_workers(max_workers: int) -> None:
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+        raise ConfigurationError("max_workers must be a whole number of at least 1.", field="max_workers")
+
+
+@contextlib.contextmanager
+def held_target(target: Path, field: str) -> Iterator[None]:
+    """Check the target is writable, hold it for this job and remove temp files a killed run left."""
+    ensure_writable_dir(target, field)
+    with exclusive_target(target, field):
+        removed = remove_stale_temp_files(target)
+        if removed:
+            log.info("Removed %d temp files that an interrupted run left in %s.", removed, target)
+        yield
 
 
 def download_folder(
@@ -220,66 +342,40 @@ def download_folder(
     file_filter: FileFilter | None = None,
     max_workers: int = DEFAULT_MAX_WORKERS,
     incremental: bool = True,
+    require_hash: bool = False,
     logger: InfoLogger = log,
 ) -> FolderDownloadResult:
     """Download every accepted file below ``folder`` into ``target``; raise after all were tried.
 
-    Each file is recorded in the manifest the moment it lands, and the manifest is saved however
-    the run ends, so a retry fetches only what is missing. When Graph cannot be reached even
-    after retries, files not yet started are not tried: a dead service fails the job within one
-    retry budget instead of one per file.
+    The manifest is saved however the run ends, so a retry fetches only what is missing.
     """
-    if max_workers < 1:
-        raise ConfigurationError("max_workers must be at least 1.", field="max_workers")
-    ensure_writable_dir(target, "local_dir")
+    check_max_workers(max_workers)
     file_filter = file_filter or FileFilter()
-    manifest = Manifest(target)
-    progress = Progress(f"Download to {target}", logger=logger)
-    downloader = FileDownloader(client, on_bytes=progress.advance)
     result = FolderDownloadResult()
-    futures: dict[Future[DownloadedFile], str] = {}
-    stopping = threading.Event()
-
-    def fetch(relative: str, item: dict[str, Any], destination: Path) -> DownloadedFile:
-        if stopping.is_set():
-            raise _NotTried(NOT_TRIED)
+    with held_target(target, "local_dir"):
+        manifest = Manifest(target)
+        progress = Progress(f"Download to {target}", logger=logger)
+        engine = DownloadEngine(
+            client,
+            drive_id,
+            target,
+            manifest,
+            progress,
+            max_workers=max_workers,
+            incremental=incremental,
+            require_hash=require_hash,
+        )
+        listed = walk_files(client, drive_id, str(folder["id"]), on_unsafe=result.failed.__setitem__)
+        accepted = accepted_files(listed, file_filter, result)
         try:
-            done = downloader.download(drive_id, item, destination)
-        except GraphTransportError:
-            stopping.set()
-            raise
-        manifest.record(relative, item, destination, done.quick_xor_hash)
-        return done
-
-    try:
-        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="graphcert-download") as pool:
-            try:
-                for relative, item, destination in _planned(client, drive_id, folder, target, file_filter, result):
-                    if incremental and manifest.unchanged(relative, item, destination):
-                        result.skipped.append(relative)
-                        continue
-                    progress.add_total(int(item.get("size", 0)))
-                    futures[pool.submit(fetch, relative, item, destination)] = relative
-                for future, relative in futures.items():
-                    try:
-                        result.downloaded.append(future.result())
-                        progress.file_done()
-                    except GraphCertError as exc:
-                        result.failed[relative] = str(exc)
-                    except OSError as exc:
-                        result.failed[relative] = write_failure(exc, target, "local_dir")
-            except BaseException:
-                stopping.set()  # whatever stops the job (an error, a task timeout): start nothing new
-                raise
-    finally:
-        _save_manifest(manifest)
+            engine.run(landing_plan(accepted, target, result), result)
+        finally:
+            save_manifest(manifest)
     progress.report(final=True)
     if result.failed:
-        listed = "; ".join(f"{path}: {reason}" for path, reason in sorted(result.failed.items())[:20])
-        more = f" (and {len(result.failed) - 20} more)" if len(result.failed) > 20 else ""
         raise FolderDownloadError(
             f"{len(result.failed)} of {len(result.failed) + len(result.downloaded) + len(result.skipped)} files "
-            f"failed; {len(result.downloaded)} downloaded, {len(result.skipped)} unchanged. {listed}{more}",
+            f"failed; {len(result.downloaded)} downloaded, {len(result.skipped)} unchanged. {result.failure_list()}",
             result,
         )
     return result

@@ -14,6 +14,9 @@ from airflow_provider_graphcert.errors import GraphCertError
 
 # Most local filesystems cap a single name at 255 bytes.
 MAX_NAME_BYTES = 255
+# SharePoint Online refuses this anywhere in a name (see files.OWN_FILE_PREFIX), so our own state
+# files carry it; a remote item with it is a broken or hostile listing and could pose as our state.
+RESERVED_FRAGMENT = "_vti_"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$", re.IGNORECASE)
 
@@ -29,6 +32,11 @@ def safe_segment(name: str) -> str:
         raise UnsafeNameError(f"refusing the name {name!r}: it contains a path separator")
     if _CONTROL.search(name):
         raise UnsafeNameError(f"refusing the name {name.encode('unicode_escape').decode()!r}: control characters")
+    if RESERVED_FRAGMENT in name.lower():
+        raise UnsafeNameError(
+            f"refusing the name {name!r}: SharePoint never allows {RESERVED_FRAGMENT!r} in a name, and we keep our own "
+            "state files under such names"
+        )
     if len(os.fsencode(name)) > MAX_NAME_BYTES:
         raise UnsafeNameError(f"refusing a name of {len(os.fsencode(name))} bytes: over {MAX_NAME_BYTES}")
     if os.name == "nt" and (_WINDOWS_RESERVED.match(name) or name.endswith((" ", "."))):

@@ -6,7 +6,7 @@ import fnmatch
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,13 @@ from airflow_provider_graphcert.sharepoint.folder_download import (
     DEFAULT_MAX_WORKERS,
     FileFilter,
     download_folder,
+    held_target,
+    save_manifest,
     walk_files,
 )
+from airflow_provider_graphcert.sharepoint.item_fields import file_size, modified_at
 from airflow_provider_graphcert.sharepoint.lists import ExportFormat, export_list
-from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, safe_segment
+from airflow_provider_graphcert.sharepoint.local_names import safe_segment
 from airflow_provider_graphcert.sharepoint.locations import parse_sharepoint_url
 from airflow_provider_graphcert.sharepoint.manifest import Manifest
 from airflow_provider_graphcert.sharepoint.progress import InfoLogger, Progress
@@ -61,8 +64,13 @@ class SharePoint:
         modified_since: datetime | str | None = None,
         max_workers: int = DEFAULT_MAX_WORKERS,
         incremental: bool = True,
+        require_hash: bool = False,
     ) -> dict[str, Any]:
-        """A file or a whole folder into ``local_dir``; returns a small JSON-able summary."""
+        """A file or a whole folder into ``local_dir``; returns a small JSON-able summary.
+
+        ``require_hash``: fail files for which Graph sent no QuickXorHash instead of landing them
+        checked by size only (counted as ``unverified`` in the summary).
+        """
         target = local_argument(local_dir, "local_dir")
         file_filter = FileFilter.build(include, exclude, modified_since)
         resolved = self.resolve(url=url, site_url=site_url, library=library, path=path)
@@ -75,30 +83,54 @@ class SharePoint:
                 file_filter=file_filter,
                 max_workers=max_workers,
                 incremental=incremental,
+                require_hash=require_hash,
                 logger=self.log,
             )
             return result.summary(target)
+        return self._download_file(resolved, target, incremental=incremental, require_hash=require_hash)
+
+    def _download_file(
+        self, resolved: ResolvedItem, target: Path, *, incremental: bool, require_hash: bool
+    ) -> dict[str, Any]:
         name = str(resolved.item.get("name", ""))
         try:
             destination = target / safe_segment(name)
-        except UnsafeNameError as exc:
+            size = file_size(resolved.item)
+        except GraphCertError as exc:
             raise GraphCertError(str(exc)) from None
-        ensure_writable_dir(target, "local_dir")
-        manifest = Manifest(target)
-        if incremental and manifest.unchanged(name, resolved.item, destination):
-            return {"target": str(target), "downloaded": 0, "skipped": 1, "failed": 0, "bytes": 0, "files": []}
-        progress = Progress(f"Download of {name}", int(resolved.item.get("size", 0)), logger=self.log)
-        try:
-            done = FileDownloader(self.client, on_bytes=progress.advance).download(
-                resolved.drive_id, resolved.item, destination
+        with held_target(target, "local_dir"):
+            manifest = Manifest(target)
+            if incremental and manifest.unchanged(name, resolved.item, destination):
+                return {
+                    "target": str(target),
+                    "downloaded": 0,
+                    "skipped": 1,
+                    "failed": 0,
+                    "unverified": 0,
+                    "bytes": 0,
+                    "files": [],
+                }
+            progress = Progress(f"Download of {name}", size, logger=self.log)
+            downloader = FileDownloader(self.client, on_bytes=progress.advance, require_hash=require_hash)
+            try:
+                done = downloader.download(resolved.drive_id, resolved.item, destination)
+            except OSError as exc:  # e.g. the disk filled up mid-file: nothing landed under the final name
+                raise ConfigurationError(write_failure(exc, target, "local_dir"), field="local_dir") from None
+            manifest.record(
+                name, item_id=done.item_id, e_tag=done.e_tag, local=destination, quick_xor_hash=done.quick_xor_hash
             )
-        except OSError as exc:  # e.g. the disk filled up mid-file: nothing landed under the final name
-            raise ConfigurationError(write_failure(exc, target, "local_dir"), field="local_dir") from None
-        manifest.record(name, resolved.item, destination, done.quick_xor_hash)
-        manifest.save()
+            save_manifest(manifest)
         progress.file_done()
         progress.report(final=True)
-        return {"target": str(target), "downloaded": 1, "skipped": 0, "failed": 0, "bytes": done.size, "files": [name]}
+        return {
+            "target": str(target),
+            "downloaded": 1,
+            "skipped": 0,
+            "failed": 0,
+            "unverified": 0 if done.verified else 1,
+            "bytes": done.size,
+            "files": [name],
+        }
 
     def upload(
         self,
@@ -182,13 +214,12 @@ class SharePoint:
         include: Sequence[str] | str | None = None,
         exclude: Sequence[str] | str | None = None,
         max_workers: int = DEFAULT_MAX_WORKERS,
+        require_hash: bool = False,
     ) -> dict[str, Any]:
         target = local_argument(local_dir, "local_dir")
         resolved = self.resolve(url=url, site_url=site_url, library=library, path=path)
         if not resolved.is_folder:
             raise ConfigurationError("Sync works on folders; use the download operator for a single file.", field="url")
-        ensure_writable_dir(target, "local_dir")
-        progress = Progress(f"Sync to {local_dir}", logger=self.log)
         result = sync_folder(
             self.client,
             resolved.drive_id,
@@ -198,9 +229,9 @@ class SharePoint:
             mirror_deletions=mirror_deletions,
             file_filter=FileFilter.build(include, exclude, None),
             max_workers=max_workers,
-            on_bytes=progress.advance,
+            require_hash=require_hash,
+            logger=self.log,
         )
-        progress.report(final=True)
         return result.summary()
 
     def export_list(
@@ -274,4 +305,4 @@ def _item_summary(uploaded: dict[str, Any]) -> dict[str, Any]:
 
 
 def _modified(item: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(item.get("lastModifiedDateTime", "1970-01-01T00:00:00Z")).replace("Z", "+00:00"))
+    return modified_at(item) or datetime.fromtimestamp(0, UTC)

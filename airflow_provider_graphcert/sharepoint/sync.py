@@ -1,4 +1,4 @@
-"""Incremental sync of a SharePoint folder with drive delta (reference B4).
+"""Incremental sync of a SharePoint folder with drive delta (docs/microsoft-rules.md §B4).
 
 Delta feeds carry item ids and parent ids, not paths, and on SharePoint only the drive root has a
 delta, so the sync keeps a map of the drive's items (id -> parent, name) beside the files and
@@ -13,30 +13,54 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from airflow_provider_graphcert.errors import GraphCertError, GraphRequestError
-from airflow_provider_graphcert.files import atomic_writer
+from airflow_provider_graphcert.files import OWN_FILE_PREFIX, atomic_writer
 from airflow_provider_graphcert.graph.client import GraphClient
-from airflow_provider_graphcert.sharepoint.download import FileDownloader
-from airflow_provider_graphcert.sharepoint.folder_download import DEFAULT_MAX_WORKERS, FileFilter
+from airflow_provider_graphcert.sharepoint.folder_download import (
+    DEFAULT_MAX_WORKERS,
+    DownloadEngine,
+    FileFilter,
+    FolderDownloadError,
+    FolderDownloadResult,
+    accepted_files,
+    check_max_workers,
+    held_target,
+    landing_plan,
+    save_manifest,
+)
 from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, local_path, safe_segment
 from airflow_provider_graphcert.sharepoint.manifest import Manifest
+from airflow_provider_graphcert.sharepoint.progress import InfoLogger, Progress
 
 log = logging.getLogger(__name__)
 
-SYNC_STATE_NAME = ".graphcert-sync.json"
+SYNC_STATE_NAME = f"{OWN_FILE_PREFIX}sync.json"
+LEGACY_SYNC_STATE_NAME = ".graphcert-sync.json"
 _STATE_VERSION = 1
+# Statuses with which Graph refuses a stored delta link that will never work again: 410 is the
+# documented "resync required" (https://learn.microsoft.com/graph/api/driveitem-delta), 404/400 a
+# link whose drive, item or token is gone or mangled. Each starts a full pass.
+_STALE_LINK_STATUSES = frozenset({400, 404, 410})
+
+
+# A bound on one delta feed: at Graph's 200 items a page, 40 million changes (no real drive comes near).
+MAX_DELTA_PAGES = 200_000
 
 
 class DeltaLinkStore(Protocol):
     def load(self) -> str | None: ...
 
     def save(self, link: str) -> None: ...
+
+
+class SyncError(FolderDownloadError):
+    """Some changed files could not land; the delta link was not advanced."""
 
 
 @dataclass
@@ -47,6 +71,7 @@ class SyncResult:
     failed: dict[str, str] = field(default_factory=dict)
     full_pass: bool = False
     bytes: int = 0
+    unverified: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -54,6 +79,7 @@ class SyncResult:
             "deleted": len(self.deleted),
             "unchanged": self.skipped,
             "failed": len(self.failed),
+            "unverified": self.unverified,
             "full_pass": self.full_pass,
             "bytes": self.bytes,
         }
@@ -66,7 +92,8 @@ class _Tree:
         self.items: dict[str, list[Any]] = items or {}
 
     def apply(self, item: dict[str, Any]) -> None:
-        parent = (item.get("parentReference") or {}).get("id")
+        reference = item.get("parentReference")
+        parent = reference.get("id") if isinstance(reference, dict) else None
         previous = self.items.get(str(item["id"]))
         name = item.get("name") or (previous[1] if previous else "")
         self.items[str(item["id"])] = [parent, name, "folder" in item or "root" in item]
@@ -99,102 +126,182 @@ def sync_folder(
     mirror_deletions: bool = False,
     file_filter: FileFilter | None = None,
     max_workers: int = DEFAULT_MAX_WORKERS,
-    on_bytes: Callable[[int], None] | None = None,
+    require_hash: bool = False,
+    logger: InfoLogger = log,
 ) -> SyncResult:
-    target.mkdir(parents=True, exist_ok=True)
-    state_path = target / SYNC_STATE_NAME
-    stored_link = store.load()
-    tree, local_link = _load_state(state_path)
-    result = SyncResult()
-    # The local map must belong to the stored link; otherwise paths cannot be rebuilt: go full.
-    link = stored_link if stored_link and stored_link == local_link else None
-    if link is None:
-        tree = _Tree()
-        result.full_pass = True
-    changed, new_link, resynced = _read_delta(client, drive_id, link, tree)
-    result.full_pass = result.full_pass or resynced
-    manifest = Manifest(target)
-    file_filter = file_filter or FileFilter()
-    wanted: list[tuple[str, dict[str, Any]]] = []
-    for item in changed.values():
-        try:
-            relative = tree.relative_to(str(item["id"]), folder_id)
-        except UnsafeNameError as exc:
-            if "file" in item:
-                result.failed[str(item.get("name"))] = str(exc)
-            continue
-        if relative and "file" in item and file_filter.accepts(relative, item):
-            wanted.append((relative, item))
-    downloader = FileDownloader(client, on_bytes=on_bytes)
-    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="graphcert-sync") as pool:
-        jobs = []
-        for relative, item in wanted:
-            try:
-                destination = local_path(target, relative)
-            except UnsafeNameError as exc:
-                result.failed[relative] = str(exc)
-                continue
-            if manifest.unchanged(relative, item, destination):
-                result.skipped += 1
-                continue
-            jobs.append((relative, item, destination, pool.submit(downloader.download, drive_id, item, destination)))
-        for relative, item, destination, future in jobs:
-            try:
-                done = future.result()
-            except (GraphCertError, OSError) as exc:
-                result.failed[relative] = str(exc)
-                continue
-            manifest.record(relative, item, destination, done.quick_xor_hash)
-            result.downloaded.append(relative)
-            result.bytes += done.size
-    if mirror_deletions:
-        _mirror(target, manifest, tree, folder_id, result)
-    manifest.save()
-    if result.failed:
-        listed = "; ".join(f"{p}: {r}" for p, r in sorted(result.failed.items())[:20])
-        raise GraphCertError(
-            f"Sync of {len(wanted)} changed files: {len(result.failed)} failed ({listed}). The delta link was "
-            "not advanced, so the next run retries them."
+    """Land every file below ``folder_id`` that changed since the stored delta link.
+
+    The files are landed by the folder download's engine (:class:`DownloadEngine`); only the plan
+    differs: the changed items of the delta feed instead of a walk of the folder.
+    """
+    check_max_workers(max_workers)
+    with held_target(target, "local_dir"):
+        result = SyncResult()
+        stored_link = store.load()
+        tree, local_link = _load_state(target)
+        # The local map must belong to the stored link; otherwise paths cannot be rebuilt: go full.
+        link = stored_link if stored_link and stored_link == local_link else None
+        if link is not None and not _on_graph_host(client, link):
+            log.warning(
+                "The stored delta link points to %s, not to Graph; it is ignored (the token is never sent there) "
+                "and a full pass runs. It is kept in %s.",
+                urlsplit(link).hostname,
+                _where(store),
+            )
+            link = None
+        if link is None:
+            tree = _Tree()
+            result.full_pass = True
+        changed, new_link, resynced = _read_delta(client, drive_id, link, tree, store)
+        result.full_pass = result.full_pass or resynced
+        file_filter = file_filter or FileFilter()
+        landed = FolderDownloadResult()
+        manifest = Manifest(target)
+        progress = Progress(f"Sync to {target}", logger=logger)
+        engine = DownloadEngine(
+            client, drive_id, target, manifest, progress, max_workers=max_workers, require_hash=require_hash
         )
-    _save_state(state_path, tree, new_link)
-    store.save(new_link)
+        try:
+            wanted = accepted_files(_changed_files(changed, tree, folder_id, landed), file_filter, landed)
+            plan = landing_plan(wanted, target, landed)
+            engine.run(plan, landed)
+            if mirror_deletions:
+                _mirror(target, manifest, tree, folder_id, result)
+        finally:
+            save_manifest(manifest)
+        progress.report(final=True)
+        _fill(result, landed, target)
+        logger.info(
+            "Sync to %s: %d downloaded, %d unchanged, %d deleted, %d failed, %d unverified%s.",
+            target,
+            len(result.downloaded),
+            result.skipped,
+            len(result.deleted),
+            len(result.failed),
+            result.unverified,
+            " (full pass)" if result.full_pass else "",
+        )
+        if landed.failed:
+            raise SyncError(
+                f"Sync of {len(landed.failed) + len(landed.downloaded) + len(landed.skipped)} changed files: "
+                f"{len(landed.failed)} failed ({landed.failure_list()}). The delta link was not advanced, so the "
+                "next run retries them.",
+                landed,
+            )
+        _save_state(target / SYNC_STATE_NAME, tree, new_link)
+        (target / LEGACY_SYNC_STATE_NAME).unlink(missing_ok=True)
+        store.save(new_link)
     return result
 
 
+def _changed_files(
+    changed: dict[str, dict[str, Any]],
+    tree: _Tree,
+    folder_id: str,
+    landed: FolderDownloadResult,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    for item in changed.values():
+        if "file" not in item:
+            continue
+        try:
+            relative = tree.relative_to(str(item["id"]), folder_id)
+        except UnsafeNameError as exc:
+            landed.failed[str(item.get("name"))] = str(exc)
+            continue
+        if relative:
+            yield relative, item
+
+
+def _fill(result: SyncResult, landed: FolderDownloadResult, target: Path) -> None:
+    result.downloaded = [Path(f.path).relative_to(target).as_posix() for f in landed.downloaded]
+    result.bytes = landed.bytes
+    result.skipped = len(landed.skipped)
+    result.failed = dict(landed.failed)
+    result.unverified = len(landed.unverified)
+
+
+def _on_graph_host(client: GraphClient, link: str) -> bool:
+    parts, graph = urlsplit(link), urlsplit(client.graph_url)
+    return (parts.scheme, parts.netloc.lower()) == (graph.scheme, graph.netloc.lower())
+
+
+def _where(store: DeltaLinkStore) -> str:
+    describe = getattr(store, "describe", None)
+    return str(describe()) if callable(describe) else "the sync's delta link store"
+
+
 def _read_delta(
-    client: GraphClient, drive_id: str, link: str | None, tree: _Tree
+    client: GraphClient, drive_id: str, link: str | None, tree: _Tree, store: DeltaLinkStore
 ) -> tuple[dict[str, dict[str, Any]], str, bool]:
-    """Apply every delta page to ``tree``; returns (changed items, the new delta link, whether it resynced)."""
+    """Apply every delta page to ``tree``; returns (changed items, the new delta link, whether it resynced).
+
+    A stored link that Graph refuses for good starts one full pass. A page link seen before is a
+    loop in the feed and fails the job instead of reading it forever.
+    """
     changed: dict[str, dict[str, Any]] = {}
     resynced = False
-    url: str | None = link or f"drives/{drive_id}/root/delta"
+    first_url = f"drives/{drive_id}/root/delta"
+    start = link or first_url
+    url: str | None = start
     new_link: str | None = None
+    # Links followed in this feed, the first included: a repeat is a loop. (graph/ gains a shared
+    # NextLinkGuard with the same rule; this loop can use it once both are merged.)
+    followed: set[str] = {start}
     while url:
         try:
             page = client.get_json(url)
         except GraphRequestError as exc:
-            if exc.status == 410 and not resynced:
-                log.warning("The delta link expired (410 %s); running a full pass.", exc.code)
+            if exc.status in _STALE_LINK_STATUSES and url != first_url and not resynced:
+                log.warning("Graph refused the stored delta link (HTTP %s); running a full pass.", exc.status)
                 resynced = True
                 tree.items.clear()
                 changed.clear()
-                url = f"drives/{drive_id}/root/delta"
+                followed = {first_url}
+                url = first_url
                 continue
+            if link is not None and exc.status in _STALE_LINK_STATUSES:
+                raise GraphCertError(
+                    f"{exc} The sync's delta link is kept in {_where(store)}; if this keeps failing, delete it so "
+                    "the next run starts with a full pass."
+                ) from exc
             raise
-        for item in page.get("value") or []:
-            item_id = str(item["id"])
-            if "deleted" in item:
-                changed.pop(item_id, None)
-                tree.items.pop(item_id, None)
-                continue
-            tree.apply(item)
-            changed[item_id] = item
+        if not isinstance(page, dict):
+            raise GraphCertError("Graph's delta feed returned a page that is not a JSON object.")
+        _apply_page(page, tree, changed)
         next_link = page.get("@odata.nextLink")
-        new_link = page.get("@odata.deltaLink") or new_link
+        delta_link = page.get("@odata.deltaLink")
+        new_link = delta_link if isinstance(delta_link, str) else new_link
         url = next_link if isinstance(next_link, str) else None
+        if url is not None:
+            if url in followed or len(followed) > MAX_DELTA_PAGES:
+                raise GraphCertError(
+                    f"Graph's delta feed sent a page link it had already sent (a loop), or more than {MAX_DELTA_PAGES} "
+                    "pages; stopping instead of reading it forever. Nothing was downloaded and the delta link was not "
+                    "advanced; retry later."
+                )
+            followed.add(url)
     if not new_link:
         raise GraphCertError("Graph's delta feed ended without an @odata.deltaLink.")
     return changed, new_link, resynced
+
+
+def _apply_page(page: dict[str, Any], tree: _Tree, changed: dict[str, dict[str, Any]]) -> None:
+    items = page.get("value") or []
+    if not isinstance(items, list):
+        raise GraphCertError("Graph's delta feed returned a page whose 'value' is not a list.")
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise GraphCertError(
+                "Graph's delta feed listed an item without an id; the feed is malformed, so nothing in it can be "
+                "trusted. The delta link was not advanced; retry later."
+            )
+        item_id = item["id"]
+        if "deleted" in item:
+            changed.pop(item_id, None)
+            tree.items.pop(item_id, None)
+            continue
+        tree.apply(item)
+        changed[item_id] = item
 
 
 def _mirror(target: Path, manifest: Manifest, tree: _Tree, folder_id: str, result: SyncResult) -> None:
@@ -216,10 +323,14 @@ def _mirror(target: Path, manifest: Manifest, tree: _Tree, folder_id: str, resul
         result.deleted.append(relative)
 
 
-def _load_state(path: Path) -> tuple[_Tree, str | None]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+def _load_state(target: Path) -> tuple[_Tree, str | None]:
+    for name in (SYNC_STATE_NAME, LEGACY_SYNC_STATE_NAME):
+        try:
+            data = json.loads((target / name).read_text(encoding="utf-8"))
+            break
+        except (OSError, ValueError):
+            continue
+    else:
         return _Tree(), None
     if not isinstance(data, dict) or data.get("version") != _STATE_VERSION:
         return _Tree(), None
