@@ -20,12 +20,12 @@ from airflow_provider_graphcert.sharepoint.folder_download import (
     download_folder,
     walk_files,
 )
-from airflow_provider_graphcert.sharepoint.lists import ExportFormat, export_list
+from airflow_provider_graphcert.sharepoint.lists import ExportFormat, check_export_format, export_list
 from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, safe_segment
 from airflow_provider_graphcert.sharepoint.locations import parse_sharepoint_url
 from airflow_provider_graphcert.sharepoint.manifest import Manifest
 from airflow_provider_graphcert.sharepoint.progress import InfoLogger, Progress
-from airflow_provider_graphcert.sharepoint.resolver import ResolvedItem, SharePointResolver
+from airflow_provider_graphcert.sharepoint.resolver import ItemNotFoundError, ResolvedItem, SharePointResolver
 from airflow_provider_graphcert.sharepoint.sync import DeltaLinkStore, sync_folder
 from airflow_provider_graphcert.sharepoint.upload import (
     DEFAULT_FRAGMENT_BYTES,
@@ -33,6 +33,8 @@ from airflow_provider_graphcert.sharepoint.upload import (
     FolderMaker,
     check_conflict_behavior,
 )
+from airflow_provider_graphcert.sharepoint.upload_sources import upload_sources
+from airflow_provider_graphcert.sharepoint.upload_verify import DEFAULT_VERIFY, check_verify_mode
 
 log = logging.getLogger(__name__)
 
@@ -112,30 +114,35 @@ class SharePoint:
         chunk_size: int = DEFAULT_FRAGMENT_BYTES,
         max_workers: int = DEFAULT_MAX_WORKERS,
         include: Sequence[str] | str | None = None,
+        verify: str = DEFAULT_VERIFY,
     ) -> dict[str, Any]:
-        """A local file or folder into the SharePoint folder named by url / site_url+library+path."""
+        """A local file or folder into the SharePoint folder named by url / site_url+library+path.
+
+        ``verify`` decides how the stored copy is checked against the local file: ``strict`` (size
+        and QuickXorHash for every file) or ``office_aware`` (the same, except that SharePoint's
+        rewrite of Office documents is accepted and reported; docs/troubleshooting.md).
+        """
         conflict = check_conflict_behavior(conflict_behavior)
+        verify_mode = check_verify_mode(verify)
         source = local_argument(local_path, "local_path")
         if not source.exists():
             raise ConfigurationError(f"The upload source {source} does not exist.", field="local_path")
+        skipped: dict[str, str] = {}
+        if source.is_file():
+            files = [(source, source.name)]
+        else:
+            # Decided before anything is sent: a refused name pair must not leave half an upload behind.
+            sources = upload_sources(source, FileFilter.build(include, None, None), self.log)
+            files, skipped = sources.files, sources.skipped
         if url:
             drive, folder = self.resolver.drive_for(url=url, site_url=None, library=None)
         else:
             drive, _ = self.resolver.drive_for(url=None, site_url=site_url, library=library)
             folder = "/".join(p for p in path.split("/") if p)
-        if source.is_file():
-            files = [(source, source.name)]
-        else:
-            patterns = FileFilter.build(include, None, None)
-            files = [
-                (f, f.relative_to(source).as_posix())
-                for f in sorted(source.rglob("*"))
-                if f.is_file() and patterns.accepts(f.relative_to(source).as_posix(), {})
-            ]
         progress = Progress(
             f"Upload to {drive.name}/{folder}", sum(f.stat().st_size for f, _ in files), logger=self.log
         )
-        uploader = FileUploader(self.client, fragment_bytes=chunk_size, on_bytes=progress.advance)
+        uploader = FileUploader(self.client, fragment_bytes=chunk_size, on_bytes=progress.advance, verify=verify_mode)
         folders = FolderMaker(self.client, drive.id)
         uploaded: list[dict[str, Any]] = []
         failed: dict[str, str] = {}
@@ -150,6 +157,7 @@ class SharePoint:
             done = one(source, source.name)
             progress.file_done()
             progress.report(final=True)
+            self._report_rewrites([done])
             return {"uploaded": 1, "bytes": done["size"], "items": [_item_summary(done)]}
         with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="graphcert-upload") as pool:
             futures = [(relative, pool.submit(one, local, relative)) for local, relative in files]
@@ -160,14 +168,26 @@ class SharePoint:
                 except (GraphCertError, OSError) as exc:
                     failed[relative] = str(exc)
         progress.report(final=True)
+        self._report_rewrites(uploaded)
         if failed:
             listed = "; ".join(f"{p}: {r}" for p, r in sorted(failed.items())[:20])
             raise GraphCertError(f"{len(failed)} of {len(files)} uploads failed ({len(uploaded)} done): {listed}")
         return {
             "uploaded": len(uploaded),
             "bytes": sum(int(u["size"]) for u in uploaded),
+            "skipped": len(skipped),
             "items": [_item_summary(u) for u in uploaded[:1000]],
         }
+
+    def _report_rewrites(self, uploaded: list[dict[str, Any]]) -> None:
+        rewritten = [u["remote_path"] for u in uploaded if u.get("verified") == "rewritten_by_sharepoint"]
+        if rewritten:
+            self.log.info(
+                "SharePoint rewrote %d Office document(s) on upload, so their stored size and hash differ from the "
+                "local files (accepted with verify='office_aware'; the stored values are in the result): %s",
+                len(rewritten),
+                ", ".join(rewritten[:20]) + (" ..." if len(rewritten) > 20 else ""),
+            )
 
     def sync(
         self,
@@ -210,8 +230,9 @@ class SharePoint:
         output_path: str | Path,
         *,
         fields: Sequence[str] | None = None,
-        output_format: ExportFormat = "csv",
+        output_format: ExportFormat | str = "csv",
     ) -> dict[str, Any]:
+        export_format = check_export_format(output_format)
         output = local_argument(output_path, "output_path")
         location = parse_sharepoint_url(site_url, field="site_url")
         site_path = "/".join(p for p in [location.site_path, *location.segments] if p)
@@ -219,8 +240,10 @@ class SharePoint:
         if site is None:
             raise ConfigurationError(f"No SharePoint site at {site_url}.", field="site_url")
         ensure_writable_dir(output.parent, "output_path")
-        count = export_list(self.client, str(site["id"]), list_name, output, fields=fields, output_format=output_format)
-        return {"path": str(output_path), "count": count}
+        self.log.info("Exporting the list '%s' of %s to %s (%s).", list_name, site_url, output, export_format)
+        count = export_list(self.client, str(site["id"]), list_name, output, fields=fields, output_format=export_format)
+        self.log.info("Exported %d item(s) of the list '%s' to %s.", count, list_name, output)
+        return {"path": str(output_path), "count": count, "format": export_format}
 
     def find_files(
         self,
@@ -236,10 +259,8 @@ class SharePoint:
         """Files at the location (a file, or a folder's files matching ``pattern``) changed after a time."""
         try:
             resolved = self.resolve(url=url, site_url=site_url, library=library, path=path)
-        except ConfigurationError as exc:
-            if "does not exist" in str(exc):
-                return []
-            raise
+        except ItemNotFoundError:
+            return []  # not there yet; any other error (connection, site, library) is not "not yet"
         candidates: list[tuple[str, dict[str, Any]]]
         if resolved.is_folder:
             if recursive:
@@ -270,7 +291,14 @@ class SharePoint:
 
 
 def _item_summary(uploaded: dict[str, Any]) -> dict[str, Any]:
-    return {"remote_path": uploaded["remote_path"], "item_id": uploaded["item_id"]}
+    summary = {"remote_path": uploaded["remote_path"], "item_id": uploaded["item_id"]}
+    # Only what differs from the usual (verified by hash) so a large upload's XCom stays small.
+    if uploaded.get("verified") != "hash":
+        summary["verified"] = uploaded.get("verified")
+    if "stored_size" in uploaded:
+        summary["stored_size"] = uploaded["stored_size"]
+        summary["stored_quick_xor_hash"] = uploaded["stored_quick_xor_hash"]
+    return summary
 
 
 def _modified(item: dict[str, Any]) -> datetime:
