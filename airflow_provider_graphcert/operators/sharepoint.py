@@ -199,6 +199,6 @@ class SharePointListExportOperator(BaseOperator):
             self.site_url,
             self.list_name,
             self.output_path,
-            fields=list(self.fields) if self.fields else None,
+            fields=self.fields,
             output_format=self.output_format,
         )

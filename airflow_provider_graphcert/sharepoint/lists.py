@@ -29,6 +29,20 @@ def check_export_format(value: str) -> ExportFormat:
     return value  # type: ignore[return-value]
 
 
+def check_fields(fields: Sequence[str] | str | None) -> list[str] | None:
+    """Column names to export; a string (what a template renders) is a comma-separated list.
+
+    A bare string must not be taken as a sequence of one-letter columns ("Title" -> T, i, t ...).
+    """
+    if fields is None:
+        return None
+    names = fields.split(",") if isinstance(fields, str) else list(fields)
+    if not all(isinstance(name, str) for name in names):
+        raise ConfigurationError("fields must be column names (strings), e.g. ['Title', 'Amount'].", field="fields")
+    cleaned = [name.strip() for name in names if name.strip()]
+    return cleaned or None
+
+
 def list_items(
     client: GraphClient, site_id: str, list_name: str, fields: Sequence[str] | None = None
 ) -> Iterator[dict[str, Any]]:

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_graphcert.errors import ConfigurationError, GraphCertError
+from airflow_provider_graphcert.errors import ConfigurationError, GraphCertError, GraphNotFoundError
 from airflow_provider_graphcert.files import ensure_writable_dir, local_argument, write_failure
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.sharepoint.download import FileDownloader
@@ -20,7 +20,7 @@ from airflow_provider_graphcert.sharepoint.folder_download import (
     download_folder,
     walk_files,
 )
-from airflow_provider_graphcert.sharepoint.lists import ExportFormat, check_export_format, export_list
+from airflow_provider_graphcert.sharepoint.lists import ExportFormat, check_export_format, check_fields, export_list
 from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, safe_segment
 from airflow_provider_graphcert.sharepoint.locations import parse_sharepoint_url
 from airflow_provider_graphcert.sharepoint.manifest import Manifest
@@ -229,10 +229,16 @@ class SharePoint:
         list_name: str,
         output_path: str | Path,
         *,
-        fields: Sequence[str] | None = None,
+        fields: Sequence[str] | str | None = None,
         output_format: ExportFormat | str = "csv",
     ) -> dict[str, Any]:
         export_format = check_export_format(output_format)
+        columns = check_fields(fields)
+        if not list_name or not list_name.strip():
+            raise ConfigurationError(
+                "list_name is empty (did a template render to nothing?); give the list's display name or id.",
+                field="list_name",
+            )
         output = local_argument(output_path, "output_path")
         location = parse_sharepoint_url(site_url, field="site_url")
         site_path = "/".join(p for p in [location.site_path, *location.segments] if p)
@@ -241,7 +247,9 @@ class SharePoint:
             raise ConfigurationError(f"No SharePoint site at {site_url}.", field="site_url")
         ensure_writable_dir(output.parent, "output_path")
         self.log.info("Exporting the list '%s' of %s to %s (%s).", list_name, site_url, output, export_format)
-        count = export_list(self.client, str(site["id"]), list_name, output, fields=fields, output_format=export_format)
+        count = export_list(
+            self.client, str(site["id"]), list_name, output, fields=columns, output_format=export_format
+        )
         self.log.info("Exported %d item(s) of the list '%s' to %s.", count, list_name, output)
         return {"path": str(output_path), "count": count, "format": export_format}
 
@@ -263,11 +271,14 @@ class SharePoint:
             return []  # not there yet; any other error (connection, site, library) is not "not yet"
         candidates: list[tuple[str, dict[str, Any]]]
         if resolved.is_folder:
-            if recursive:
-                candidates = list(walk_files(self.client, resolved.drive_id, resolved.id))
-            else:
-                children = self.client.iter_items(f"drives/{resolved.drive_id}/items/{resolved.id}/children")
-                candidates = [(str(c.get("name")), c) for c in children if "file" in c]
+            try:
+                if recursive:
+                    candidates = list(walk_files(self.client, resolved.drive_id, resolved.id))
+                else:
+                    children = self.client.iter_items(f"drives/{resolved.drive_id}/items/{resolved.id}/children")
+                    candidates = [(str(c.get("name")), c) for c in children if "file" in c]
+            except GraphNotFoundError:
+                return []  # the folder went away between finding it and listing it: nothing there now
         else:
             candidates = [(str(resolved.item.get("name")), resolved.item)]
         matches = []
@@ -276,7 +287,7 @@ class SharePoint:
                 relative if "/" in pattern else relative.rsplit("/", 1)[-1], pattern
             ):
                 continue
-            if modified_after is not None and _modified(item) <= modified_after:
+            if modified_after is not None and _modified(item, relative) <= modified_after:
                 continue
             matches.append(
                 {
@@ -301,5 +312,16 @@ def _item_summary(uploaded: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def _modified(item: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(item.get("lastModifiedDateTime", "1970-01-01T00:00:00Z")).replace("Z", "+00:00"))
+def _modified(item: dict[str, Any], name: str) -> datetime:
+    value = item.get("lastModifiedDateTime")
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        # What Graph sends is checked before use: a raw ValueError or a naive/aware TypeError helps nobody.
+        raise GraphCertError(
+            f"Graph sent an unreadable lastModifiedDateTime {str(value)[:40]!r} for '{name}', so modified_after "
+            "cannot be applied to it."
+        )
+    return moment

@@ -340,3 +340,48 @@ def test_a_list_export_logs_how_many_items_it_wrote(
         )
     assert result["count"] == 1200
     assert f"Exported 1200 item(s) of the list 'Invoices' to {tmp_path / 'invoices.jsonl'}" in caplog.text
+
+
+def test_list_export_fields_rendered_by_a_template_as_one_string_are_column_names(
+    app: App, pem_path: Path, airflow_connection: Any, site: Site, tmp_path: Path
+) -> None:
+    airflow_connection(app, certificate_path=str(pem_path))
+    _seed_invoices(site, count=3)
+    output = tmp_path / "invoices.csv"
+    operator = SharePointListExportOperator(
+        task_id="export", site_url=SITE_URL, list_name="Invoices", output_path=str(output), fields="{{ params.cols }}"
+    )
+    operator.render_template_fields({"params": {"cols": "Title, Amount"}})  # type: ignore[arg-type]
+    assert operator.execute({})["count"] == 3
+    assert output.read_text(encoding="utf-8").splitlines()[0] == "id,Title,Amount"
+
+
+def test_a_list_export_with_an_empty_list_name_names_the_argument(
+    app: App, pem_path: Path, airflow_connection: Any, site: Site, tmp_path: Path
+) -> None:
+    airflow_connection(app, certificate_path=str(pem_path))
+    operator = SharePointListExportOperator(
+        task_id="export", site_url=SITE_URL, list_name=" ", output_path=str(tmp_path / "out.csv")
+    )
+    with pytest.raises(ConfigurationError, match="list_name is empty") as info:
+        operator.execute({})
+    assert info.value.field == "list_name"
+
+
+def test_the_sensor_meets_an_unreadable_modification_time_with_a_clear_error(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, airflow_connection: Any, documents: Drive
+) -> None:
+    airflow_connection(app, certificate_path=str(pem_path))
+    documents.put_file("Inbox/daily.csv", b"x")
+
+    def garble(page: dict[str, Any]) -> dict[str, Any]:
+        for item in page.get("value", []):
+            item["lastModifiedDateTime"] = "yesterday-ish"
+        return page
+
+    graph_emulator.faults.tamper("/children", edit_json(garble), origin="graph", times=None)
+    sensor = SharePointFileSensor(
+        task_id="wait", url=f"{LIBRARY_URL}/Inbox", pattern="*.csv", modified_after="2026-01-01T00:00:00Z"
+    )
+    with pytest.raises(GraphCertError, match=r"unreadable lastModifiedDateTime 'yesterday-ish' for 'daily\.csv'"):
+        sensor.poke({})  # type: ignore[arg-type]
