@@ -20,12 +20,13 @@ from airflow_provider_graphcert.sharepoint.folder_download import (
     download_folder,
     walk_files,
 )
+from airflow_provider_graphcert.sharepoint.item_actions import ItemActions, check_new_name
 from airflow_provider_graphcert.sharepoint.lists import ExportFormat, check_export_format, check_fields, export_list
 from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, safe_segment
 from airflow_provider_graphcert.sharepoint.locations import parse_sharepoint_url
 from airflow_provider_graphcert.sharepoint.manifest import Manifest
 from airflow_provider_graphcert.sharepoint.progress import InfoLogger, Progress
-from airflow_provider_graphcert.sharepoint.resolver import ItemNotFoundError, ResolvedItem, SharePointResolver
+from airflow_provider_graphcert.sharepoint.resolver import Drive, ItemNotFoundError, ResolvedItem, SharePointResolver
 from airflow_provider_graphcert.sharepoint.sync import DeltaLinkStore, sync_folder
 from airflow_provider_graphcert.sharepoint.upload import (
     DEFAULT_FRAGMENT_BYTES,
@@ -299,6 +300,107 @@ class SharePoint:
                 }
             )
         return matches
+
+    # -- after-transfer actions -------------------------------------------------------------------
+
+    def move(
+        self,
+        *,
+        url: str | None = None,
+        site_url: str | None = None,
+        library: str | None = None,
+        path: str = "",
+        to_folder: str | None = None,
+        new_name: str | None = None,
+        conflict_behavior: str = "fail",
+        if_match: str | None = None,
+    ) -> dict[str, Any]:
+        """Move the item at the location into ``to_folder`` (created if missing) and/or rename it.
+
+        ``to_folder`` is a folder path inside the same library ("Archive/2026") or a folder URL in
+        it: Graph moves items only within one library. With ``if_match`` (the eTag the job saw),
+        an item that changed since is left in place (``ItemChangedError``).
+        """
+        conflict = check_conflict_behavior(conflict_behavior)
+        name = check_new_name(new_name)
+        resolved = self.resolve(url=url, site_url=site_url, library=library, path=path)
+        if not resolved.path:
+            raise ConfigurationError("The location is a library's root, which cannot be moved.", field="url")
+        parent_id, parent_path = None, resolved.path.rpartition("/")[0]
+        if to_folder is not None:
+            parent_path = self._folder_in_library(resolved.drive, to_folder)
+            FolderMaker(self.client, resolved.drive_id).ensure(parent_path)
+            target = self.resolver.item(resolved.drive, parent_path, field="to_folder")
+            if not target.is_folder:
+                raise ConfigurationError(f"to_folder '{parent_path}' is a file, not a folder.", field="to_folder")
+            parent_id = target.id
+        moved = ItemActions(self.client).move(
+            resolved.drive_id,
+            resolved.id,
+            parent_id=parent_id,
+            parent_path=parent_path,
+            new_name=name,
+            conflict=conflict,
+            if_match=if_match,
+        )
+        destination = "/".join(p for p in (moved.parent_path, moved.name) if p)
+        self.log.info("Moved %s to %s in %s.", resolved.path, destination, resolved.drive.name)
+        return {"from": resolved.path, "to": destination, **moved.as_dict()}
+
+    def _folder_in_library(self, drive: Drive, to_folder: str) -> str:
+        if to_folder.strip().lower().startswith(("https://", "http://")):
+            target_drive, folder = self.resolver.locate(parse_sharepoint_url(to_folder, field="to_folder"))
+            if target_drive.id != drive.id:
+                raise ConfigurationError(
+                    f"to_folder is in the library '{target_drive.name}', but Graph moves items only within one "
+                    f"library ('{drive.name}'); download and upload the file, then delete the original.",
+                    field="to_folder",
+                )
+        else:
+            folder = to_folder
+        segments = [s for s in folder.replace("\\", "/").split("/") if s]
+        try:
+            return "/".join(safe_segment(s) for s in segments)
+        except UnsafeNameError as exc:
+            raise ConfigurationError(f"to_folder '{to_folder}': {exc}.", field="to_folder") from None
+
+    def delete(
+        self,
+        *,
+        url: str | None = None,
+        site_url: str | None = None,
+        library: str | None = None,
+        path: str = "",
+        if_match: str | None = None,
+        missing_ok: bool = False,
+        allow_folder: bool = False,
+    ) -> dict[str, Any]:
+        """Delete the item at the location (it goes to the site's recycle bin).
+
+        A folder is deleted with everything in it only with ``allow_folder``; with ``if_match`` an
+        item that changed since the job saw it is kept (``ItemChangedError``).
+        """
+        try:
+            resolved = self.resolve(url=url, site_url=site_url, library=library, path=path)
+        except ItemNotFoundError:
+            if not missing_ok:
+                raise
+            return {"deleted": 0, "path": "/".join(p for p in path.split("/") if p) or url, "item_id": None}
+        if not resolved.path:
+            raise ConfigurationError("The location is a library's root, which cannot be deleted.", field="url")
+        if resolved.is_folder and not allow_folder:
+            raise ConfigurationError(
+                f"'{resolved.path}' is a folder; deleting it deletes everything in it. Pass allow_folder=True to "
+                "mean that.",
+                field="allow_folder",
+            )
+        deleted = ItemActions(self.client).delete(resolved.drive_id, resolved.id, if_match=if_match)
+        self.log.info(
+            "Deleted %s from %s (to the recycle bin)." if deleted else "%s in %s was already gone.",
+            resolved.path,
+            resolved.drive.name,
+        )
+        return {"deleted": int(deleted), "path": resolved.path, "item_id": resolved.id}
 
 
 def _item_summary(uploaded: dict[str, Any]) -> dict[str, Any]:
