@@ -10,6 +10,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook, VariableDeltaStore
 from airflow_provider_graphcert.sharepoint.folder_download import DEFAULT_MAX_WORKERS
 from airflow_provider_graphcert.sharepoint.upload import DEFAULT_FRAGMENT_BYTES
+from airflow_provider_graphcert.sharepoint.upload_verify import DEFAULT_VERIFY
 
 _LOCATION_DOC = """
     Where in SharePoint: either ``url`` (a folder or file address copied from the browser, also
@@ -100,6 +101,7 @@ class SharePointUploadOperator(_SharePointOperator):
         chunk_size: int = DEFAULT_FRAGMENT_BYTES,
         max_workers: int = DEFAULT_MAX_WORKERS,
         include: Sequence[str] | str | None = None,
+        verify: str = DEFAULT_VERIFY,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -108,6 +110,8 @@ class SharePointUploadOperator(_SharePointOperator):
         self.chunk_size = chunk_size
         self.max_workers = max_workers
         self.include = include
+        # "strict" or "office_aware": whether SharePoint's rewrite of Office documents is accepted.
+        self.verify = verify
 
     def execute(self, context: Context) -> dict[str, Any]:
         return self.hook().sharepoint.upload(
@@ -117,6 +121,7 @@ class SharePointUploadOperator(_SharePointOperator):
             chunk_size=self.chunk_size,
             max_workers=self.max_workers,
             include=self.include,
+            verify=self.verify,
         )
 
 
@@ -194,6 +199,6 @@ class SharePointListExportOperator(BaseOperator):
             self.site_url,
             self.list_name,
             self.output_path,
-            fields=list(self.fields) if self.fields else None,
-            output_format="jsonl" if self.output_format == "jsonl" else "csv",
+            fields=self.fields,
+            output_format=self.output_format,
         )

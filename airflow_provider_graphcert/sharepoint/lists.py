@@ -15,8 +15,32 @@ from airflow_provider_graphcert.files import atomic_writer, write_json_lines
 from airflow_provider_graphcert.graph.client import GraphClient
 
 ExportFormat = Literal["csv", "jsonl"]
+EXPORT_FORMATS: tuple[str, ...] = ("csv", "jsonl")
 # Graph pages list items at up to a few thousand; 1000 keeps pages large and responses quick.
 LIST_PAGE_SIZE = 1000
+
+
+def check_export_format(value: str) -> ExportFormat:
+    if value not in EXPORT_FORMATS:
+        hint = " (JSON is written as JSON Lines: one object per line)" if str(value).lower() == "json" else ""
+        raise ConfigurationError(
+            f"output_format {value!r} must be one of {', '.join(EXPORT_FORMATS)}{hint}.", field="output_format"
+        )
+    return value  # type: ignore[return-value]
+
+
+def check_fields(fields: Sequence[str] | str | None) -> list[str] | None:
+    """Column names to export; a string (what a template renders) is a comma-separated list.
+
+    A bare string must not be taken as a sequence of one-letter columns ("Title" -> T, i, t ...).
+    """
+    if fields is None:
+        return None
+    names = fields.split(",") if isinstance(fields, str) else list(fields)
+    if not all(isinstance(name, str) for name in names):
+        raise ConfigurationError("fields must be column names (strings), e.g. ['Title', 'Amount'].", field="fields")
+    cleaned = [name.strip() for name in names if name.strip()]
+    return cleaned or None
 
 
 def list_items(
@@ -48,11 +72,10 @@ def export_list(
     output_format: ExportFormat = "csv",
 ) -> int:
     """Write the list to ``output``; returns the number of items. Nothing appears until it is complete."""
+    check_export_format(output_format)
     records = list_items(client, site_id, list_name, fields)
     if output_format == "jsonl":
         return write_json_lines(output, records)
-    if output_format != "csv":
-        raise ConfigurationError(f"output_format '{output_format}' must be csv or jsonl.", field="output_format")
     if fields:
         return _write_csv(output, ["id", *fields], records)
     # Without chosen fields the columns are only known at the end: spool to disk, then write.

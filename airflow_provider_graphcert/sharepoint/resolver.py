@@ -23,6 +23,14 @@ from airflow_provider_graphcert.sharepoint.locations import (
 _DRIVE_FIELDS = "id,name,webUrl,driveType"
 
 
+class ItemNotFoundError(ConfigurationError):
+    """Graph answered 404 for a path in a library that exists: the file or folder is not there (yet).
+
+    Distinct from every other configuration mistake (no site, no library, a missing certificate
+    file ...), so that a sensor can wait for this one and fail at once on the others.
+    """
+
+
 @dataclass(frozen=True)
 class Drive:
     id: str
@@ -139,7 +147,7 @@ class SharePointResolver:
         try:
             item = self.client.get_json(address)
         except GraphNotFoundError:
-            raise ConfigurationError(
+            raise ItemNotFoundError(
                 f"'{clean}' does not exist in the library '{drive.name}' ({drive.web_url}).", field=field
             ) from None
         return ResolvedItem(drive=drive, path=clean, item=item)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_graphcert.errors import ConfigurationError, GraphCertError
+from airflow_provider_graphcert.errors import ConfigurationError, GraphCertError, GraphNotFoundError
 from airflow_provider_graphcert.files import ensure_writable_dir, local_argument, write_failure
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.sharepoint.download import FileDownloader
@@ -22,13 +22,14 @@ from airflow_provider_graphcert.sharepoint.folder_download import (
     save_manifest,
     walk_files,
 )
+from airflow_provider_graphcert.sharepoint.item_actions import ItemActions, check_new_name
 from airflow_provider_graphcert.sharepoint.item_fields import file_size, modified_at
-from airflow_provider_graphcert.sharepoint.lists import ExportFormat, export_list
-from airflow_provider_graphcert.sharepoint.local_names import safe_segment
+from airflow_provider_graphcert.sharepoint.lists import ExportFormat, check_export_format, check_fields, export_list
+from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, safe_segment
 from airflow_provider_graphcert.sharepoint.locations import parse_sharepoint_url
 from airflow_provider_graphcert.sharepoint.manifest import Manifest
 from airflow_provider_graphcert.sharepoint.progress import InfoLogger, Progress
-from airflow_provider_graphcert.sharepoint.resolver import ResolvedItem, SharePointResolver
+from airflow_provider_graphcert.sharepoint.resolver import Drive, ItemNotFoundError, ResolvedItem, SharePointResolver
 from airflow_provider_graphcert.sharepoint.sync import DeltaLinkStore, sync_folder
 from airflow_provider_graphcert.sharepoint.upload import (
     DEFAULT_FRAGMENT_BYTES,
@@ -36,6 +37,8 @@ from airflow_provider_graphcert.sharepoint.upload import (
     FolderMaker,
     check_conflict_behavior,
 )
+from airflow_provider_graphcert.sharepoint.upload_sources import upload_sources
+from airflow_provider_graphcert.sharepoint.upload_verify import DEFAULT_VERIFY, check_verify_mode
 
 log = logging.getLogger(__name__)
 
@@ -144,30 +147,35 @@ class SharePoint:
         chunk_size: int = DEFAULT_FRAGMENT_BYTES,
         max_workers: int = DEFAULT_MAX_WORKERS,
         include: Sequence[str] | str | None = None,
+        verify: str = DEFAULT_VERIFY,
     ) -> dict[str, Any]:
-        """A local file or folder into the SharePoint folder named by url / site_url+library+path."""
+        """A local file or folder into the SharePoint folder named by url / site_url+library+path.
+
+        ``verify`` decides how the stored copy is checked against the local file: ``strict`` (size
+        and QuickXorHash for every file) or ``office_aware`` (the same, except that SharePoint's
+        rewrite of Office documents is accepted and reported; docs/troubleshooting.md).
+        """
         conflict = check_conflict_behavior(conflict_behavior)
+        verify_mode = check_verify_mode(verify)
         source = local_argument(local_path, "local_path")
         if not source.exists():
             raise ConfigurationError(f"The upload source {source} does not exist.", field="local_path")
+        skipped: dict[str, str] = {}
+        if source.is_file():
+            files = [(source, source.name)]
+        else:
+            # Decided before anything is sent: a refused name pair must not leave half an upload behind.
+            sources = upload_sources(source, FileFilter.build(include, None, None), self.log)
+            files, skipped = sources.files, sources.skipped
         if url:
             drive, folder = self.resolver.drive_for(url=url, site_url=None, library=None)
         else:
             drive, _ = self.resolver.drive_for(url=None, site_url=site_url, library=library)
             folder = "/".join(p for p in path.split("/") if p)
-        if source.is_file():
-            files = [(source, source.name)]
-        else:
-            patterns = FileFilter.build(include, None, None)
-            files = [
-                (f, f.relative_to(source).as_posix())
-                for f in sorted(source.rglob("*"))
-                if f.is_file() and patterns.accepts(f.relative_to(source).as_posix(), {})
-            ]
         progress = Progress(
             f"Upload to {drive.name}/{folder}", sum(f.stat().st_size for f, _ in files), logger=self.log
         )
-        uploader = FileUploader(self.client, fragment_bytes=chunk_size, on_bytes=progress.advance)
+        uploader = FileUploader(self.client, fragment_bytes=chunk_size, on_bytes=progress.advance, verify=verify_mode)
         folders = FolderMaker(self.client, drive.id)
         uploaded: list[dict[str, Any]] = []
         failed: dict[str, str] = {}
@@ -182,6 +190,7 @@ class SharePoint:
             done = one(source, source.name)
             progress.file_done()
             progress.report(final=True)
+            self._report_rewrites([done])
             return {"uploaded": 1, "bytes": done["size"], "items": [_item_summary(done)]}
         with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="graphcert-upload") as pool:
             futures = [(relative, pool.submit(one, local, relative)) for local, relative in files]
@@ -192,14 +201,26 @@ class SharePoint:
                 except (GraphCertError, OSError) as exc:
                     failed[relative] = str(exc)
         progress.report(final=True)
+        self._report_rewrites(uploaded)
         if failed:
             listed = "; ".join(f"{p}: {r}" for p, r in sorted(failed.items())[:20])
             raise GraphCertError(f"{len(failed)} of {len(files)} uploads failed ({len(uploaded)} done): {listed}")
         return {
             "uploaded": len(uploaded),
             "bytes": sum(int(u["size"]) for u in uploaded),
+            "skipped": len(skipped),
             "items": [_item_summary(u) for u in uploaded[:1000]],
         }
+
+    def _report_rewrites(self, uploaded: list[dict[str, Any]]) -> None:
+        rewritten = [u["remote_path"] for u in uploaded if u.get("verified") == "rewritten_by_sharepoint"]
+        if rewritten:
+            self.log.info(
+                "SharePoint rewrote %d Office document(s) on upload, so their stored size and hash differ from the "
+                "local files (accepted with verify='office_aware'; the stored values are in the result): %s",
+                len(rewritten),
+                ", ".join(rewritten[:20]) + (" ..." if len(rewritten) > 20 else ""),
+            )
 
     def sync(
         self,
@@ -240,9 +261,16 @@ class SharePoint:
         list_name: str,
         output_path: str | Path,
         *,
-        fields: Sequence[str] | None = None,
-        output_format: ExportFormat = "csv",
+        fields: Sequence[str] | str | None = None,
+        output_format: ExportFormat | str = "csv",
     ) -> dict[str, Any]:
+        export_format = check_export_format(output_format)
+        columns = check_fields(fields)
+        if not list_name or not list_name.strip():
+            raise ConfigurationError(
+                "list_name is empty (did a template render to nothing?); give the list's display name or id.",
+                field="list_name",
+            )
         output = local_argument(output_path, "output_path")
         location = parse_sharepoint_url(site_url, field="site_url")
         site_path = "/".join(p for p in [location.site_path, *location.segments] if p)
@@ -250,8 +278,12 @@ class SharePoint:
         if site is None:
             raise ConfigurationError(f"No SharePoint site at {site_url}.", field="site_url")
         ensure_writable_dir(output.parent, "output_path")
-        count = export_list(self.client, str(site["id"]), list_name, output, fields=fields, output_format=output_format)
-        return {"path": str(output_path), "count": count}
+        self.log.info("Exporting the list '%s' of %s to %s (%s).", list_name, site_url, output, export_format)
+        count = export_list(
+            self.client, str(site["id"]), list_name, output, fields=columns, output_format=export_format
+        )
+        self.log.info("Exported %d item(s) of the list '%s' to %s.", count, list_name, output)
+        return {"path": str(output_path), "count": count, "format": export_format}
 
     def find_files(
         self,
@@ -267,17 +299,18 @@ class SharePoint:
         """Files at the location (a file, or a folder's files matching ``pattern``) changed after a time."""
         try:
             resolved = self.resolve(url=url, site_url=site_url, library=library, path=path)
-        except ConfigurationError as exc:
-            if "does not exist" in str(exc):
-                return []
-            raise
+        except ItemNotFoundError:
+            return []  # not there yet; any other error (connection, site, library) is not "not yet"
         candidates: list[tuple[str, dict[str, Any]]]
         if resolved.is_folder:
-            if recursive:
-                candidates = list(walk_files(self.client, resolved.drive_id, resolved.id))
-            else:
-                children = self.client.iter_items(f"drives/{resolved.drive_id}/items/{resolved.id}/children")
-                candidates = [(str(c.get("name")), c) for c in children if "file" in c]
+            try:
+                if recursive:
+                    candidates = list(walk_files(self.client, resolved.drive_id, resolved.id))
+                else:
+                    children = self.client.iter_items(f"drives/{resolved.drive_id}/items/{resolved.id}/children")
+                    candidates = [(str(c.get("name")), c) for c in children if "file" in c]
+            except GraphNotFoundError:
+                return []  # the folder went away between finding it and listing it: nothing there now
         else:
             candidates = [(str(resolved.item.get("name")), resolved.item)]
         matches = []
@@ -299,9 +332,117 @@ class SharePoint:
             )
         return matches
 
+    # -- after-transfer actions -------------------------------------------------------------------
+
+    def move(
+        self,
+        *,
+        url: str | None = None,
+        site_url: str | None = None,
+        library: str | None = None,
+        path: str = "",
+        to_folder: str | None = None,
+        new_name: str | None = None,
+        conflict_behavior: str = "fail",
+        if_match: str | None = None,
+    ) -> dict[str, Any]:
+        """Move the item at the location into ``to_folder`` (created if missing) and/or rename it.
+
+        ``to_folder`` is a folder path inside the same library ("Archive/2026") or a folder URL in
+        it: Graph moves items only within one library. With ``if_match`` (the eTag the job saw),
+        an item that changed since is left in place (``ItemChangedError``).
+        """
+        conflict = check_conflict_behavior(conflict_behavior)
+        name = check_new_name(new_name)
+        resolved = self.resolve(url=url, site_url=site_url, library=library, path=path)
+        if not resolved.path:
+            raise ConfigurationError("The location is a library's root, which cannot be moved.", field="url")
+        parent_id, parent_path = None, resolved.path.rpartition("/")[0]
+        if to_folder is not None:
+            parent_path = self._folder_in_library(resolved.drive, to_folder)
+            FolderMaker(self.client, resolved.drive_id).ensure(parent_path)
+            target = self.resolver.item(resolved.drive, parent_path, field="to_folder")
+            if not target.is_folder:
+                raise ConfigurationError(f"to_folder '{parent_path}' is a file, not a folder.", field="to_folder")
+            parent_id = target.id
+        moved = ItemActions(self.client).move(
+            resolved.drive_id,
+            resolved.id,
+            parent_id=parent_id,
+            parent_path=parent_path,
+            new_name=name,
+            conflict=conflict,
+            if_match=if_match,
+        )
+        destination = "/".join(p for p in (moved.parent_path, moved.name) if p)
+        self.log.info("Moved %s to %s in %s.", resolved.path, destination, resolved.drive.name)
+        return {"from": resolved.path, "to": destination, **moved.as_dict()}
+
+    def _folder_in_library(self, drive: Drive, to_folder: str) -> str:
+        if to_folder.strip().lower().startswith(("https://", "http://")):
+            target_drive, folder = self.resolver.locate(parse_sharepoint_url(to_folder, field="to_folder"))
+            if target_drive.id != drive.id:
+                raise ConfigurationError(
+                    f"to_folder is in the library '{target_drive.name}', but Graph moves items only within one "
+                    f"library ('{drive.name}'); download and upload the file, then delete the original.",
+                    field="to_folder",
+                )
+        else:
+            folder = to_folder
+        segments = [s for s in folder.replace("\\", "/").split("/") if s]
+        try:
+            return "/".join(safe_segment(s) for s in segments)
+        except UnsafeNameError as exc:
+            raise ConfigurationError(f"to_folder '{to_folder}': {exc}.", field="to_folder") from None
+
+    def delete(
+        self,
+        *,
+        url: str | None = None,
+        site_url: str | None = None,
+        library: str | None = None,
+        path: str = "",
+        if_match: str | None = None,
+        missing_ok: bool = False,
+        allow_folder: bool = False,
+    ) -> dict[str, Any]:
+        """Delete the item at the location (it goes to the site's recycle bin).
+
+        A folder is deleted with everything in it only with ``allow_folder``; with ``if_match`` an
+        item that changed since the job saw it is kept (``ItemChangedError``).
+        """
+        try:
+            resolved = self.resolve(url=url, site_url=site_url, library=library, path=path)
+        except ItemNotFoundError:
+            if not missing_ok:
+                raise
+            return {"deleted": 0, "path": "/".join(p for p in path.split("/") if p) or url, "item_id": None}
+        if not resolved.path:
+            raise ConfigurationError("The location is a library's root, which cannot be deleted.", field="url")
+        if resolved.is_folder and not allow_folder:
+            raise ConfigurationError(
+                f"'{resolved.path}' is a folder; deleting it deletes everything in it. Pass allow_folder=True to "
+                "mean that.",
+                field="allow_folder",
+            )
+        deleted = ItemActions(self.client).delete(resolved.drive_id, resolved.id, if_match=if_match)
+        self.log.info(
+            "Deleted %s from %s (to the recycle bin)." if deleted else "%s in %s was already gone.",
+            resolved.path,
+            resolved.drive.name,
+        )
+        return {"deleted": int(deleted), "path": resolved.path, "item_id": resolved.id}
+
 
 def _item_summary(uploaded: dict[str, Any]) -> dict[str, Any]:
-    return {"remote_path": uploaded["remote_path"], "item_id": uploaded["item_id"]}
+    summary = {"remote_path": uploaded["remote_path"], "item_id": uploaded["item_id"]}
+    # Only what differs from the usual (verified by hash) so a large upload's XCom stays small.
+    if uploaded.get("verified") != "hash":
+        summary["verified"] = uploaded.get("verified")
+    if "stored_size" in uploaded:
+        summary["stored_size"] = uploaded["stored_size"]
+        summary["stored_quick_xor_hash"] = uploaded["stored_quick_xor_hash"]
+    return summary
 
 
 def _modified(item: dict[str, Any]) -> datetime:

@@ -2,7 +2,8 @@
 
 Small files go in one PUT; larger ones through an upload session in fragments that are a multiple
 of 320 KiB and under 60 MiB, sent without the Authorization header, each retried, resumed from
-``nextExpectedRanges`` after a failure, and the result's QuickXorHash compared with the local one.
+``nextExpectedRanges`` after a failure, and the stored size and QuickXorHash compared with the
+local file's (``upload_verify.py``: SharePoint's rewrite of Office documents is the one exception).
 """
 
 from __future__ import annotations
@@ -25,8 +26,16 @@ from airflow_provider_graphcert.errors import (
 )
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.quickxorhash import QuickXorHash
-from airflow_provider_graphcert.sharepoint.download import IntegrityError, remote_hash
+from airflow_provider_graphcert.sharepoint.download import remote_hash
 from airflow_provider_graphcert.sharepoint.locations import encode_path
+from airflow_provider_graphcert.sharepoint.upload_verify import (
+    DEFAULT_VERIFY,
+    StoredCopy,
+    Verdict,
+    VerifyMode,
+    check_verify_mode,
+    verify_upload,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -44,6 +53,10 @@ FRAGMENT_MAX_BYTES = 60 * 1024 * 1024
 DEFAULT_FRAGMENT_BYTES = 32 * FRAGMENT_MULTIPLE_BYTES  # 10 MiB, inside the recommended 5-10 MiB
 # A session that disappears (404) mid-upload is started again this many times.
 SESSION_RESTARTS = 2
+# Rounds in a row in which the session does not ask for anything beyond what it asked before (a
+# service that keeps answering nextExpectedRanges ["0-"]): past this, the upload fails instead of
+# sending the same fragments forever. A lost reply costs one such round, so this is generous.
+MAX_STALLED_ROUNDS = 5
 
 
 def check_fragment_size(size: int) -> int:
@@ -71,14 +84,21 @@ class UploadedFile:
     item_id: str
     size: int
     quick_xor_hash: str
+    verified: Verdict = "hash"
+    stored: StoredCopy | None = None  # what SharePoint keeps, when it rewrote the file
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        summary: dict[str, Any] = {
             "local_path": self.local_path,
             "remote_path": self.remote_path,
             "item_id": self.item_id,
             "size": self.size,
+            "verified": self.verified,
         }
+        if self.stored is not None:
+            summary["stored_size"] = self.stored.size
+            summary["stored_quick_xor_hash"] = self.stored.quick_xor_hash
+        return summary
 
 
 def _next_offset(ranges: Any, total: int) -> int:
@@ -101,9 +121,11 @@ class FileUploader:
         fragment_bytes: int = DEFAULT_FRAGMENT_BYTES,
         simple_max_bytes: int = SIMPLE_UPLOAD_MAX_BYTES,
         on_bytes: Callable[[int], None] | None = None,
+        verify: VerifyMode = DEFAULT_VERIFY,
     ) -> None:
         self.client = client
         self.fragment_bytes = check_fragment_size(fragment_bytes)
+        self.verify = check_verify_mode(verify)
         self.simple_max_bytes = simple_max_bytes
         self.on_bytes = on_bytes
 
@@ -132,12 +154,19 @@ class FileUploader:
                 code=exc.code,
                 request_id=exc.request_id,
             ) from None
-        expected = remote_hash(item)
-        if expected and expected != digest:
-            raise IntegrityError(
-                f"Uploaded '{remote_path}' but Graph's QuickXorHash {expected} differs from the local {digest}."
+        stored = StoredCopy.from_reply(item, remote_path)
+        verdict = verify_upload(stored, remote_path, size, digest, self.verify)
+        if verdict == "rewritten_by_sharepoint":
+            log.info(
+                "SharePoint rewrote the Office document %s on upload (as it does in document libraries): it keeps "
+                "%s bytes with QuickXorHash %s for the %d bytes sent; accepted (verify='office_aware').",
+                remote_path,
+                stored.size,
+                stored.quick_xor_hash,
+                size,
             )
-        return UploadedFile(str(local), remote_path, str(item.get("id")), size, digest)
+        rewritten = stored if verdict == "rewritten_by_sharepoint" else None
+        return UploadedFile(str(local), remote_path, stored.item_id, size, digest, verdict, rewritten)
 
     def _simple(self, address: str, local: Path, conflict: ConflictBehavior) -> tuple[dict[str, Any], str]:
         data = local.read_bytes()
@@ -169,7 +198,7 @@ class FileUploader:
             ) from None
         if self.on_bytes is not None:
             self.on_bytes(len(data))
-        return response.json(), digest
+        return _json_or_none(response), digest
 
     def _own_earlier_attempt(
         self, address: str, exc: GraphConflictError, conflict: ConflictBehavior, digest: str, size: int
@@ -195,7 +224,12 @@ class FileUploader:
                 {"item": {"@microsoft.graph.conflictBehavior": conflict}},
                 idempotent=True,
             )
-            upload_url = str(session["uploadUrl"])
+            upload_url = session.get("uploadUrl") if isinstance(session, dict) else None
+            if not isinstance(upload_url, str) or not upload_url:
+                raise GraphCertError(
+                    f"Graph's reply to createUploadSession for {local.name} has no uploadUrl; nothing was uploaded. "
+                    "Run the task again."
+                )
             try:
                 return self._send_fragments(upload_url, local, size)
             except _SessionGone:
@@ -210,6 +244,7 @@ class FileUploader:
         hasher = QuickXorHash()
         hashed = 0  # bytes fed to the hasher, always a prefix of the file
         offset = 0
+        stall = _StallGuard(local.name, size)
         response: requests.Response | None = None
         with local.open("rb") as handle, ThreadPoolExecutor(1, thread_name_prefix="graphcert-hash") as hashing:
             while True:
@@ -236,18 +271,18 @@ class FileUploader:
                         hashed += len(chunk)
                     if self.on_bytes is not None:
                         self.on_bytes(len(chunk))
-                    return response.json(), self._finish_hash(hasher, hashed, handle, size)
+                    return _json_or_none(response), self._finish_hash(hasher, hashed, handle, size)
                 if response.status_code == 202:
                     if ahead is not None:
                         hasher = ahead.result()
                         hashed += len(chunk)
                     if self.on_bytes is not None:
                         self.on_bytes(len(chunk))
-                    offset = _next_offset(response.json().get("nextExpectedRanges"), size)
+                    offset = stall.next_round(_ranges_of(response))
                     continue
                 if response.status_code == 416:
                     # Graph already has this range (a retry after a lost reply): ask where to go on.
-                    offset = self._status_offset(upload_url, size)
+                    offset = stall.next_round(self._status_ranges(upload_url))
                     continue
                 if response.status_code == 404:
                     raise _SessionGone()
@@ -272,11 +307,11 @@ class FileUploader:
             hashed += len(block)
         return str(hasher.b64digest())
 
-    def _status_offset(self, upload_url: str, size: int) -> int:
+    def _status_ranges(self, upload_url: str) -> Any:
         response = self.client.request("GET", upload_url, authenticated=False, raise_for_status=False)
         if response.status_code == 404:
             raise _SessionGone()
-        return _next_offset(response.json().get("nextExpectedRanges"), size)
+        return _ranges_of(response)
 
     def _cancel(self, upload_url: str) -> None:
         try:
@@ -290,6 +325,57 @@ def _hashed_with(hasher: QuickXorHash, chunk: bytes) -> QuickXorHash:
     advanced = hasher.copy()
     advanced.update(chunk)
     return advanced
+
+
+class _StallGuard:
+    """Where the session wants the next fragment, failing once it stops moving forward."""
+
+    def __init__(self, name: str, size: int) -> None:
+        self.name = name
+        self.size = size
+        self.furthest = 0  # the furthest offset the session has asked for so far
+        self.stalled = 0
+
+    def next_round(self, ranges: Any) -> int:
+        offset = _next_offset(ranges, self.size)
+        if offset >= self.size:
+            # Not finished (no item came back) yet nothing more wanted: sending on would loop.
+            raise GraphCertError(
+                f"Upload of {self.name} stopped: the upload session asked for no further bytes "
+                f"(nextExpectedRanges {_shown(ranges)}) but did not complete the file. Nothing was committed; "
+                "run the task again."
+            )
+        if offset > self.furthest:
+            self.furthest, self.stalled = offset, 0
+            return offset
+        self.stalled += 1
+        if self.stalled > MAX_STALLED_ROUNDS:
+            raise GraphCertError(
+                f"Upload of {self.name} made no progress: after {self.stalled} rounds the upload session still "
+                f"asks for bytes from offset {offset:,} of {self.size:,} (nextExpectedRanges {_shown(ranges)}), so "
+                "it is not keeping what is sent. The session was cancelled and nothing was committed; run the task "
+                "again later, and if this persists check the service's health."
+            )
+        return offset
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    """The reply's JSON, or None when it is not JSON (the caller then reports what it expected)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _ranges_of(response: requests.Response) -> Any:
+    body = _json_or_none(response)
+    return body.get("nextExpectedRanges") if isinstance(body, dict) else None
+
+
+def _shown(ranges: Any) -> str:
+    # What the service sent, bounded: a hostile reply must not flood the task log.
+    text = repr(ranges)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class _SessionGone(Exception):

@@ -99,7 +99,7 @@ def test_list_export_to_csv_with_chosen_fields(sharepoint: SharePoint, site: Sit
     _seed_list(site)
     output = tmp_path / "out" / "invoices.csv"
     result = sharepoint.export_list(SITE_URL, "Invoices", output, fields=["Title", "Amount"])
-    assert result == {"path": str(output), "count": 2500}
+    assert result == {"path": str(output), "count": 2500, "format": "csv"}
     rows = list(csv.DictReader(output.open(encoding="utf-8")))
     assert len(rows) == 2500
     assert list(rows[0]) == ["id", "Title", "Amount"]
