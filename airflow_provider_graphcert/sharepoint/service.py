@@ -22,7 +22,7 @@ from airflow_provider_graphcert.sharepoint.folder_download import (
 )
 from airflow_provider_graphcert.sharepoint.lists import ExportFormat, export_list
 from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, safe_segment
-from airflow_provider_graphcert.sharepoint.locations import parse_sharepoint_url
+from airflow_provider_graphcert.sharepoint.locations import SharePointLocation, parse_sharepoint_url
 from airflow_provider_graphcert.sharepoint.manifest import Manifest
 from airflow_provider_graphcert.sharepoint.progress import InfoLogger, Progress
 from airflow_provider_graphcert.sharepoint.resolver import ResolvedItem, SharePointResolver
@@ -44,7 +44,12 @@ class SharePoint:
         self.log = logger
 
     def resolve(
-        self, *, url: str | None = None, site_url: str | None = None, library: str | None = None, path: str = ""
+        self,
+        *,
+        url: str | SharePointLocation | None = None,
+        site_url: str | None = None,
+        library: str | None = None,
+        path: str = "",
     ) -> ResolvedItem:
         return self.resolver.resolve(url=url, site_url=site_url, library=library, path=path)
 
@@ -52,7 +57,7 @@ class SharePoint:
         self,
         local_dir: str | Path,
         *,
-        url: str | None = None,
+        url: str | SharePointLocation | None = None,
         site_url: str | None = None,
         library: str | None = None,
         path: str = "",
@@ -104,7 +109,7 @@ class SharePoint:
         self,
         local_path: str | Path,
         *,
-        url: str | None = None,
+        url: str | SharePointLocation | None = None,
         site_url: str | None = None,
         library: str | None = None,
         path: str = "",
@@ -174,7 +179,7 @@ class SharePoint:
         local_dir: str | Path,
         store: DeltaLinkStore,
         *,
-        url: str | None = None,
+        url: str | SharePointLocation | None = None,
         site_url: str | None = None,
         library: str | None = None,
         path: str = "",
@@ -225,7 +230,7 @@ class SharePoint:
     def find_files(
         self,
         *,
-        url: str | None = None,
+        url: str | SharePointLocation | None = None,
         site_url: str | None = None,
         library: str | None = None,
         path: str = "",

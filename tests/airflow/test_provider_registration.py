@@ -29,6 +29,10 @@ EXPECTED_EXTRA_FIELDS = {
     "proxies",
     "timeout",
     "certificate_expiry_warning_days",
+    "retry_max_attempts",
+    "retry_backoff_seconds",
+    "retry_backoff_max_seconds",
+    "retry_max_total_wait_seconds",
 }
 
 

@@ -100,16 +100,16 @@ class FinalNameWatcher:
 def _instrumented(operator_class: type[Any], sleep: RecordingSleep) -> type[Any]:
     """The operator as a DAG author would customise it: the chaos retry budget, and a sleep we can read."""
 
-    class BudgetedHook(GraphCertHook):
-        @cached_property
-        def client(self) -> GraphClient:
-            client = super().client
-            client.retry, client.sleep = CHAOS_RETRY, sleep
+    class RecordingSleepHook(GraphCertHook):
+        def get_conn(self) -> GraphClient:
+            client = super().get_conn()
+            client.sleep = sleep
             return client
 
     class Budgeted(operator_class):  # type: ignore[misc,valid-type]
+        @cached_property
         def hook(self) -> GraphCertHook:
-            return BudgetedHook(self.msgraph_cert_conn_id)
+            return RecordingSleepHook(self.msgraph_cert_conn_id, retry_policy=CHAOS_RETRY)
 
     return Budgeted
 
@@ -300,7 +300,7 @@ def test_clock_skew_within_tolerance_works_and_beyond_it_is_explained(
     graph_emulator.clock_offset = entra_ahead_by
     hook = GraphCertHook(airflow_connection(app, certificate_path=str(pem)))
     if works:
-        site = hook.get_client().get_json("sites/contoso.sharepoint.com:/sites/Finance")
+        site = hook.get_conn().get_json("sites/contoso.sharepoint.com:/sites/Finance")
         assert site["displayName"] == "Finance"
         return
     with pytest.raises(TokenRequestError) as info:
