@@ -18,10 +18,10 @@ ConnectionFactory = Callable[..., str]
 
 @pytest.mark.slow
 def test_50000_users_exported_to_json_lines(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path, tmp_path: Path
 ) -> None:
     graph_emulator.graph.add_users(50_000)
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     output = tmp_path / "exports" / "users.jsonl"
     operator = GraphRequestOperator(
         task_id="export_users",
@@ -41,10 +41,10 @@ def test_50000_users_exported_to_json_lines(
 
 
 def test_small_results_go_to_xcom_and_large_ones_are_refused(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
     graph_emulator.graph.add_users(30)
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     small = GraphRequestOperator(task_id="users", path="/users", paginate=True, query={"$top": 10})
     assert len(small.execute({})) == 30  # type: ignore[arg-type]
     capped = GraphRequestOperator(task_id="capped", path="/users", paginate=True, max_xcom_items=20)
@@ -53,28 +53,28 @@ def test_small_results_go_to_xcom_and_large_ones_are_refused(
 
 
 def test_a_single_request_returns_the_json_body(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     site = GraphRequestOperator(task_id="root", path="/sites/root").execute({})  # type: ignore[arg-type]
     assert site["id"].startswith("contoso.sharepoint.com,")
 
 
 def test_missing_permission_fails_the_task_with_the_hint(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     with pytest.raises(GraphAccessDeniedError, match=r"Group\.Read\.All"):
         GraphRequestOperator(task_id="g", path="/groups", paginate=True).execute({})  # type: ignore[arg-type]
 
 
 def test_templated_path_query_and_output_path_render_through_airflow_before_the_call(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path, tmp_path: Path
 ) -> None:
     from airflow.sdk import DAG
 
     graph_emulator.graph.add_users(5)
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     params = {"collection": "users", "fields": "id,displayName", "consistency": "eventual", "out": str(tmp_path)}
     with DAG("directory_export", schedule=None, params=params) as dag:
         operator = GraphRequestOperator(

@@ -37,9 +37,9 @@ def _attempts(emulator: GraphEmulator) -> int:
 
 
 def test_get_conn_returns_the_graph_client_and_the_old_names_still_work(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     hook = GraphCertHook()
     client = hook.get_conn()
     assert isinstance(client, GraphClient)
@@ -52,9 +52,9 @@ def test_get_conn_returns_the_graph_client_and_the_old_names_still_work(
 
 
 def test_a_connection_with_a_two_attempt_budget_gives_up_after_two_throttled_tries(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path), retry_max_attempts="2", retry_backoff_seconds="0")
+    airflow_connection(app, certificate_path=str(pem_file), retry_max_attempts="2", retry_backoff_seconds="0")
     _throttle_every_request(graph_emulator)
     with pytest.raises(GraphThrottledError):
         GraphCertHook().get_conn().get_json("/sites/root")
@@ -62,11 +62,11 @@ def test_a_connection_with_a_two_attempt_budget_gives_up_after_two_throttled_tri
 
 
 def test_the_connection_form_fields_become_the_clients_retry_policy(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
     airflow_connection(
         app,
-        certificate_path=str(pem_path),
+        certificate_path=str(pem_file),
         retry_max_attempts=3,
         retry_backoff_seconds=0.25,
         retry_backoff_max_seconds=4,
@@ -78,9 +78,9 @@ def test_the_connection_form_fields_become_the_clients_retry_policy(
 
 
 def test_empty_retry_fields_keep_the_default_policy(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path), retry_max_attempts="", retry_backoff_seconds=None)
+    airflow_connection(app, certificate_path=str(pem_file), retry_max_attempts="", retry_backoff_seconds=None)
     assert GraphCertHook().get_conn().retry == RetryPolicy()
 
 
@@ -98,21 +98,21 @@ def test_a_bad_retry_field_is_named_with_the_fix(
     graph_emulator: GraphEmulator,
     app: App,
     airflow_connection: ConnectionFactory,
-    pem_path: Path,
+    pem_file: Path,
     field: str,
     value: str,
     message: str,
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path), **{field: value})
+    airflow_connection(app, certificate_path=str(pem_file), **{field: value})
     with pytest.raises(ConfigurationError, match=message) as caught:
         GraphCertHook().get_conn()
     assert caught.value.field == field
 
 
 def test_a_hook_argument_overrides_the_connections_retry_budget(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path), retry_max_attempts="2")
+    airflow_connection(app, certificate_path=str(pem_file), retry_max_attempts="2")
     _throttle_every_request(graph_emulator)
     hook = GraphCertHook(retry_policy=RetryPolicy(max_attempts=3, backoff_initial=0))
     with pytest.raises(GraphThrottledError):
@@ -121,9 +121,9 @@ def test_a_hook_argument_overrides_the_connections_retry_budget(
 
 
 def test_a_task_sets_its_own_retry_budget_through_hook_params(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     _throttle_every_request(graph_emulator)
     operator = GraphRequestOperator(
         task_id="root_site", path="/sites/root", hook_params={"retry_policy": RetryPolicy(max_attempts=4)}
@@ -135,9 +135,9 @@ def test_a_task_sets_its_own_retry_budget_through_hook_params(
 
 
 def test_a_subclass_supplies_its_own_hook_through_the_hook_property(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path), conn_id="finance_graph")
+    airflow_connection(app, certificate_path=str(pem_file), conn_id="finance_graph")
     built: list[GraphCertHook] = []
 
     class FinanceRequestOperator(GraphRequestOperator):
@@ -153,11 +153,11 @@ def test_a_subclass_supplies_its_own_hook_through_the_hook_property(
 
 
 def test_the_url_and_the_site_library_path_pieces_name_the_same_folder(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path, tmp_path: Path
 ) -> None:
     site = graph_emulator.graph.add_site("contoso.sharepoint.com", "/sites/Finance", "Finance")
     site.add_library("Documents").put_file("Inbox/daily.csv", b"amount\n10\n")
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     by_url = SharePointDownloadOperator(task_id="by_url", url=FOLDER_URL, local_dir=str(tmp_path / "a"))
     by_pieces = SharePointDownloadOperator(
         task_id="by_pieces",
@@ -184,11 +184,11 @@ def test_an_empty_poke_says_what_the_sensor_looked_for(
     graph_emulator: GraphEmulator,
     app: App,
     airflow_connection: ConnectionFactory,
-    pem_path: Path,
+    pem_file: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     graph_emulator.graph.add_site("contoso.sharepoint.com", "/sites/Finance", "Finance").add_library("Documents")
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     sensor = SharePointFileSensor(
         task_id="wait", url=FOLDER_URL, pattern="daily-*.csv", modified_after="2026-01-01T00:00:00Z"
     )
@@ -203,10 +203,10 @@ def test_a_failed_task_logs_what_to_do_on_its_own_line(
     graph_emulator: GraphEmulator,
     app: App,
     airflow_connection: ConnectionFactory,
-    pem_path: Path,
+    pem_file: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     with pytest.raises(GraphAccessDeniedError):
         GraphRequestOperator(task_id="groups", path="/groups").execute({})  # type: ignore[arg-type]
     errors = [line for line in capsys.readouterr().out.splitlines() if "[error" in line]
