@@ -28,6 +28,21 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_graphcert.hooks.graph_cert"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "Microsoft Graph (client certificate)",
+                "python-modules": [
+                    "airflow_provider_graphcert.operators.graph",
+                    "airflow_provider_graphcert.operators.sharepoint",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Microsoft Graph (client certificate)",
+                "python-modules": ["airflow_provider_graphcert.sensors.sharepoint"],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "msgraph_cert",
@@ -42,14 +57,18 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
                 "conn-fields": {
+                    # A type without "null" is what makes the form mark a field required.
                     "tenant_id": {
                         "label": "Tenant ID",
-                        "description": "Directory (tenant) ID GUID, or a domain such as contoso.onmicrosoft.com.",
-                        "schema": {"type": ["string", "null"]},
+                        "description": "Required. Directory (tenant) ID GUID, or a domain such as "
+                        "contoso.onmicrosoft.com.",
+                        "schema": {"type": "string", "minLength": 1},
                     },
                     "certificate_path": {
                         "label": "Certificate path",
-                        "description": "Path on every worker to a .pem (key + certificate) or .pfx/.p12 file.",
+                        "description": "Credential: fill exactly one of Certificate path, Certificate data, "
+                        "Pre-signed client assertion or Client assertion file. Path on every worker to a .pem "
+                        "(key + certificate) or .pfx/.p12 file.",
                         "schema": {"type": ["string", "null"]},
                     },
                     "key_path": {
@@ -59,8 +78,8 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "certificate_data": {
                         "label": "Certificate data",
-                        "description": "Inline PEM text (key + certificate) or base64 of a .pfx; "
-                        "best kept in a secrets backend.",
+                        "description": "Credential (exactly one of the four): inline PEM text "
+                        "(key + certificate) or base64 of a .pfx; best kept in a secrets backend.",
                         "schema": {"type": ["string", "null"], "format": "password"},
                     },
                     "signing_algorithm": {
@@ -79,11 +98,11 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "cloud": {
                         "label": "Cloud",
-                        "description": "public, usgov, usgov-dod or china; fills the authority and Graph hosts.",
+                        "description": "Empty means the public cloud. usgov, usgov-dod or china fill the "
+                        "authority and Graph hosts; leave it empty when you set Authority host and Graph URL.",
                         "schema": {
                             "type": ["string", "null"],
                             "enum": ["public", "usgov", "usgov-dod", "china", None],
-                            "default": "public",
                         },
                     },
                     "authority_host": {
@@ -103,12 +122,14 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "client_assertion": {
                         "label": "Pre-signed client assertion",
-                        "description": "Legacy: a pasted JWT. It expires; prefer a certificate.",
+                        "description": "Credential (exactly one of the four), legacy: a pasted JWT. It "
+                        "expires; prefer a certificate.",
                         "schema": {"type": ["string", "null"], "format": "password"},
                     },
                     "client_assertion_file": {
                         "label": "Client assertion file",
-                        "description": "Federated token file re-read for every token (e.g. Kubernetes).",
+                        "description": "Credential (exactly one of the four): a federated token file re-read "
+                        "for every token (e.g. Kubernetes).",
                         "schema": {"type": ["string", "null"]},
                     },
                     "ca_bundle": {
@@ -130,6 +151,29 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Timeout (seconds)",
                         "description": "Per-request timeout; default 60.",
                         "schema": {"type": ["number", "null"]},
+                    },
+                    # Empty retry fields keep graph/retry.py RetryPolicy's defaults (quoted below).
+                    "retry_max_attempts": {
+                        "label": "Retry: attempts",
+                        "description": "Tries per Graph request, the first included (1 = no retries); default 10.",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                    },
+                    "retry_backoff_seconds": {
+                        "label": "Retry: first backoff (seconds)",
+                        "description": "Wait before the first retry when Graph sends no Retry-After; doubles "
+                        "each retry; default 0.5.",
+                        "schema": {"type": ["number", "null"], "minimum": 0},
+                    },
+                    "retry_backoff_max_seconds": {
+                        "label": "Retry: longest backoff (seconds)",
+                        "description": "Ceiling of one backoff wait; default 60.",
+                        "schema": {"type": ["number", "null"], "minimum": 0},
+                    },
+                    "retry_max_total_wait_seconds": {
+                        "label": "Retry: total wait budget (seconds)",
+                        "description": "Most time one request may spend waiting (Retry-After included) "
+                        "before it fails; default 600.",
+                        "schema": {"type": ["number", "null"], "minimum": 0},
                     },
                 },
             }

@@ -27,6 +27,7 @@ from airflow_provider_graphcert.auth.credentials import (
 )
 from airflow_provider_graphcert.auth.token_client import TokenProvider
 from airflow_provider_graphcert.errors import ConfigurationError
+from airflow_provider_graphcert.graph.retry import RetryPolicy
 
 CONN_TYPE = "msgraph_cert"
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -207,6 +208,54 @@ def _verify(value: str | None) -> bool | str:
     return str(path)
 
 
+# -- retry and throttling ----------------------------------------------------------------------
+# Connection extra field -> RetryPolicy attribute. Empty fields keep RetryPolicy's defaults; a
+# hook argument (GraphCertHook(retry_policy=...)) overrides the connection as a whole.
+RETRY_FIELDS = {
+    "retry_max_attempts": "max_attempts",
+    "retry_backoff_seconds": "backoff_initial",
+    "retry_backoff_max_seconds": "backoff_max",
+    "retry_max_total_wait_seconds": "max_total_wait",
+}
+
+
+def _retry_number(extra: Mapping[str, Any], name: str) -> float | None:
+    value = extra.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"{name} must be a number, not '{value}'; leave it empty for the default.", field=name
+        ) from None
+    if name == "retry_max_attempts":
+        if number < 1 or number != int(number):
+            raise ConfigurationError(
+                f"{name} must be a whole number of at least 1 (1 means no retries), not '{value}'.", field=name
+            )
+    elif number < 0:
+        raise ConfigurationError(f"{name} must be 0 or more seconds, not '{value}'.", field=name)
+    return number
+
+
+def retry_policy(extra: Mapping[str, Any]) -> RetryPolicy:
+    """The Graph retry policy a connection asks for: RetryPolicy's defaults unless a retry_* field is set."""
+    chosen: dict[str, Any] = {}
+    for name, attribute in RETRY_FIELDS.items():
+        number = _retry_number(extra, name)
+        if number is not None:
+            chosen[attribute] = int(number) if attribute == "max_attempts" else number
+    policy = RetryPolicy(**chosen)
+    if policy.backoff_initial > policy.backoff_max:
+        raise ConfigurationError(
+            f"retry_backoff_seconds ({policy.backoff_initial:g}) is more than retry_backoff_max_seconds "
+            f"({policy.backoff_max:g}); raise the maximum or lower the first backoff.",
+            field="retry_backoff_seconds",
+        )
+    return policy
+
+
 @dataclass(frozen=True)
 class ConnectionSettings:
     """Everything an `msgraph_cert` connection says, validated."""
@@ -221,6 +270,7 @@ class ConnectionSettings:
     proxies: dict[str, str] | None = None
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     conn_id: str | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @classmethod
     def from_fields(
@@ -255,6 +305,7 @@ class ConnectionSettings:
             proxies=_proxies(extra.get("proxies")),
             timeout=_timeout(extra.get("timeout")),
             conn_id=conn_id,
+            retry=retry_policy(extra),
         )
 
     def token_provider(self, *, secret_sink: Callable[[str], None] | None = None) -> TokenProvider:

@@ -8,7 +8,11 @@ from airflow.sdk import dag
 
 from airflow_provider_graphcert.operators.graph import GraphRequestOperator
 
-OUT = "{{ var.value.get('graphcert_data_dir', '/tmp/graphcert-data') }}/directory/{{ ds }}"
+# The day this run is for. Not {{ ds }}: a run triggered without a logical date (the REST API's and
+# `airflow dags trigger`'s default in Airflow 3) has none, and "'ds' is undefined" fails the task.
+# dag_run.run_after is set on every run.
+RUN_DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
+OUT = "{{ var.value.get('graphcert_data_dir', '/tmp/graphcert-data') }}/directory/" + RUN_DAY
 
 
 @dag(schedule="@daily", start_date=datetime(2026, 1, 1), catchup=False, tags=["graphcert", "graph"])

@@ -1,7 +1,7 @@
 """Push a day's output files to SharePoint; large files go through resumable upload sessions.
 
 The first task stands in for your pipeline and writes the day's files (one large enough to need an
-upload session); the upload lands them in `Outbox/<ds>` of the library in `outbox_url`.
+upload session); the upload lands them in `Outbox/<day>` of the library in `outbox_url`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ from airflow_provider_graphcert.operators.sharepoint import SharePointUploadOper
 
 DATA_DIR = "{{ var.value.get('graphcert_data_dir', '/tmp/graphcert-data') }}"
 
+# The day this run is for. Not {{ ds }}: a run triggered without a logical date (the REST API's and
+# `airflow dags trigger`'s default in Airflow 3) has none, and "'ds' is undefined" fails the task.
+# dag_run.run_after is set on every run.
+RUN_DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
+
 
 @dag(
     schedule="@daily",
@@ -26,8 +31,8 @@ DATA_DIR = "{{ var.value.get('graphcert_data_dir', '/tmp/graphcert-data') }}"
 )
 def local_to_sharepoint() -> None:
     @task
-    def produce_daily_output(data_dir: str, ds: str | None = None) -> str:
-        out = Path(data_dir) / "outbox" / str(ds)
+    def produce_daily_output(data_dir: str, day: str) -> str:
+        out = Path(data_dir) / "outbox" / day
         out.mkdir(parents=True, exist_ok=True)
         with (out / "summary.csv").open("w", newline="") as handle:
             writer = csv.writer(handle)
@@ -37,11 +42,11 @@ def local_to_sharepoint() -> None:
         (out / "detail.bin").write_bytes(bytes(range(256)) * (6 * 4096))
         return str(out)
 
-    produced = produce_daily_output(DATA_DIR)
+    produced = produce_daily_output(DATA_DIR, RUN_DAY)
     upload = SharePointUploadOperator(
         task_id="upload_outbox",
         local_path="{{ ti.xcom_pull(task_ids='produce_daily_output') }}",
-        url="{{ params.outbox_url }}/{{ ds }}",
+        url="{{ params.outbox_url }}/" + RUN_DAY,
         conflict_behavior="replace",
     )
     produced >> upload

@@ -8,6 +8,12 @@ from airflow.sdk import Param, dag
 
 from airflow_provider_graphcert.operators.sharepoint import SharePointListExportOperator
 
+# The day this run is for. Not {{ ds }}: a run triggered without a logical date (the REST API's and
+# `airflow dags trigger`'s default in Airflow 3) has none, and "'ds' is undefined" fails the task.
+# dag_run.run_after is set on every run.
+RUN_DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
+LISTS = "{{ var.value.get('graphcert_data_dir', '/tmp/graphcert-data') }}/lists"
+
 
 @dag(
     schedule="@daily",
@@ -25,7 +31,7 @@ def sharepoint_list_to_csv() -> None:
         site_url="{{ params.site_url }}",
         list_name="{{ params.list_name }}",
         fields=["Title", "Customer", "Amount", "Status"],
-        output_path="{{ var.value.get('graphcert_data_dir', '/tmp/graphcert-data') }}/lists/invoices-{{ ds }}.csv",
+        output_path=LISTS + "/invoices-" + RUN_DAY + ".csv",
     )
 
 

@@ -13,6 +13,11 @@ from airflow_provider_graphcert.sensors.sharepoint import SharePointFileSensor
 
 LANDING = "{{ var.value.get('graphcert_data_dir', '/tmp/graphcert-data') }}/inbox"
 
+# The day this run is for. Not {{ ds }}: a run triggered without a logical date (the REST API's and
+# `airflow dags trigger`'s default in Airflow 3) has none, and "'ds' is undefined" fails the task.
+# dag_run.run_after is set on every run.
+RUN_DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
+
 
 @dag(
     schedule="@daily",
@@ -25,14 +30,14 @@ def wait_for_sharepoint_file() -> None:
     arrived = SharePointFileSensor(
         task_id="wait_for_daily_file",
         url="{{ params.inbox_url }}",
-        pattern="daily-{{ ds }}.csv",
+        pattern="daily-" + RUN_DAY + ".csv",
         poke_interval=60,
         timeout=6 * 3600,
         mode="reschedule",
     )
     pull = SharePointDownloadOperator(
         task_id="pull_daily_file",
-        url="{{ params.inbox_url }}/daily-{{ ds }}.csv",
+        url="{{ params.inbox_url }}/daily-" + RUN_DAY + ".csv",
         local_dir=LANDING,
     )
 

@@ -1,8 +1,10 @@
-"""The Airflow face of the auth core: an `msgraph_cert` connection becomes a token provider."""
+"""The Airflow face of the auth core: an `msgraph_cert` connection becomes a configured Graph client."""
 
 from __future__ import annotations
 
 import hashlib
+import warnings
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -13,6 +15,7 @@ from airflow_provider_graphcert.auth.token_client import TokenProvider
 from airflow_provider_graphcert.diagnostics import describe_success
 from airflow_provider_graphcert.errors import GraphCertError
 from airflow_provider_graphcert.graph.client import GraphClient
+from airflow_provider_graphcert.graph.retry import RetryPolicy
 from airflow_provider_graphcert.settings import CONN_TYPE, ConnectionSettings, parse_extra
 from airflow_provider_graphcert.sharepoint.service import SharePoint
 
@@ -34,7 +37,13 @@ def mask_material(value: str | None) -> None:
 class GraphCertHook(BaseHook):
     """Microsoft Graph as an Entra ID app authenticated by a client certificate.
 
+    ``get_conn()`` returns the :class:`GraphClient` (retries, paging, typed errors) built from the
+    connection; ``sharepoint`` offers the SharePoint jobs over that client.
+
     :param msgraph_cert_conn_id: an Airflow connection of type ``msgraph_cert``.
+    :param retry_policy: how Graph requests are retried and how long they may wait when throttled;
+        overrides the connection's ``retry_*`` fields (the defaults are :class:`RetryPolicy`'s).
+    :param timeout: seconds per request; overrides the connection's ``timeout`` field.
     """
 
     conn_name_attr = "msgraph_cert_conn_id"
@@ -42,9 +51,19 @@ class GraphCertHook(BaseHook):
     conn_type = CONN_TYPE
     hook_name = "Microsoft Graph (client certificate)"
 
-    def __init__(self, msgraph_cert_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        msgraph_cert_conn_id: str = default_conn_name,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.msgraph_cert_conn_id = msgraph_cert_conn_id
+        self.retry_policy = retry_policy
+        self.timeout = timeout
+        self._client: GraphClient | None = None
 
     @cached_property
     def settings(self) -> ConnectionSettings:
@@ -54,9 +73,15 @@ class GraphCertHook(BaseHook):
         for name in ("certificate_data", "client_assertion"):
             value = extra.get(name)
             mask_material(value if isinstance(value, str) else None)
-        return ConnectionSettings.from_fields(
+        settings = ConnectionSettings.from_fields(
             login=conn.login, password=conn.password, extra=extra, conn_id=self.msgraph_cert_conn_id
         )
+        overrides: dict[str, Any] = {}
+        if self.retry_policy is not None:
+            overrides["retry"] = self.retry_policy
+        if self.timeout is not None:
+            overrides["timeout"] = self.timeout
+        return replace(settings, **overrides) if overrides else settings
 
     @cached_property
     def token_provider(self) -> TokenProvider:
@@ -77,25 +102,39 @@ class GraphCertHook(BaseHook):
         except Exception as exc:
             return False, f"Unexpected {type(exc).__name__} while testing the connection: {exc}"
 
-    @cached_property
+    def get_conn(self) -> GraphClient:
+        """The Graph client for this connection, built once per hook.
+
+        It shares the hook's token provider (and so the process-wide token cache) and is
+        thread-safe: a task's worker threads can share it.
+        """
+        if self._client is None:
+            settings = self.settings
+            self._client = GraphClient(
+                tokens=self.token_provider,
+                graph_url=settings.graph_url,
+                verify=settings.verify,
+                proxies=settings.proxies,
+                timeout=settings.timeout,
+                retry=settings.retry,
+            )
+        return self._client
+
+    @property
     def client(self) -> GraphClient:
-        """A Graph client sharing this hook's token provider (and the process-wide token cache)."""
-        settings = self.settings
-        return GraphClient(
-            tokens=self.token_provider,
-            graph_url=settings.graph_url,
-            verify=settings.verify,
-            proxies=settings.proxies,
-            timeout=settings.timeout,
-        )
+        """Deprecated alias of :meth:`get_conn`."""
+        warnings.warn("GraphCertHook.client is deprecated; use get_conn().", DeprecationWarning, stacklevel=2)
+        return self.get_conn()
 
     def get_client(self) -> GraphClient:
-        return self.client
+        """Deprecated alias of :meth:`get_conn`."""
+        warnings.warn("GraphCertHook.get_client() is deprecated; use get_conn().", DeprecationWarning, stacklevel=2)
+        return self.get_conn()
 
     @cached_property
     def sharepoint(self) -> SharePoint:
         """SharePoint jobs (resolve, download, upload, sync, lists) over this hook's client."""
-        return SharePoint(self.client, logger=self.log)
+        return SharePoint(self.get_conn(), logger=self.log)
 
 
 class VariableDeltaStore:

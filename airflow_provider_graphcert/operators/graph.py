@@ -6,17 +6,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
 from airflow_provider_graphcert.errors import ConfigurationError
 from airflow_provider_graphcert.files import write_json_lines
-from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook
+from airflow_provider_graphcert.operators.base import GraphCertBaseOperator, explained_errors
 
 # XCom lives in the metadata database; large results belong in a file (output_path).
 DEFAULT_MAX_XCOM_ITEMS = 1000
 
 
-class GraphRequestOperator(BaseOperator):
+class GraphRequestOperator(GraphCertBaseOperator):
     """Call Microsoft Graph with the connection's certificate credentials.
 
     :param path: API path under the version, e.g. ``/users`` or ``/sites/root/lists`` (templated).
@@ -28,6 +28,8 @@ class GraphRequestOperator(BaseOperator):
     :param output_path: write the items as JSON Lines to this file (atomically); XCom then gets
         ``{"path": ..., "count": ...}`` instead of the data.
     :param max_xcom_items: without output_path, fail rather than push more items than this to XCom.
+    :param msgraph_cert_conn_id: the ``msgraph_cert`` connection to use.
+    :param hook_params: extra arguments for :class:`GraphCertHook`, e.g. ``{"retry_policy": ...}``.
     """
 
     template_fields: Sequence[str] = ("path", "query", "headers", "body", "output_path")
@@ -44,7 +46,6 @@ class GraphRequestOperator(BaseOperator):
         paginate: bool = False,
         output_path: str | None = None,
         max_xcom_items: int = DEFAULT_MAX_XCOM_ITEMS,
-        msgraph_cert_conn_id: str = GraphCertHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -56,10 +57,13 @@ class GraphRequestOperator(BaseOperator):
         self.paginate = paginate
         self.output_path = output_path
         self.max_xcom_items = max_xcom_items
-        self.msgraph_cert_conn_id = msgraph_cert_conn_id
 
     def execute(self, context: Context) -> Any:
-        client = GraphCertHook(self.msgraph_cert_conn_id).get_client()
+        with explained_errors(self.log):
+            return self._call_graph()
+
+    def _call_graph(self) -> Any:
+        client = self.hook.get_conn()
         params = dict(self.query) if self.query else None
         headers = dict(self.headers) if self.headers else None
         if self.paginate:

@@ -5,22 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
-from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook, VariableDeltaStore
+from airflow_provider_graphcert.hooks.graph_cert import VariableDeltaStore
+from airflow_provider_graphcert.operators.base import (
+    LOCATION_DOC,
+    LOCATION_FIELDS,
+    GraphCertBaseOperator,
+    SharePointLocationMixin,
+    explained_errors,
+)
 from airflow_provider_graphcert.sharepoint.folder_download import DEFAULT_MAX_WORKERS
+from airflow_provider_graphcert.sharepoint.lists import ExportFormat, check_export_format
 from airflow_provider_graphcert.sharepoint.upload import DEFAULT_FRAGMENT_BYTES
 from airflow_provider_graphcert.sharepoint.upload_verify import DEFAULT_VERIFY
 
-_LOCATION_DOC = """
-    Where in SharePoint: either ``url`` (a folder or file address copied from the browser, also
-    ``Forms/AllItems.aspx?id=...`` links) or ``site_url`` + ``library`` (+ ``path`` inside it).
-"""
 
-_LOCATION_FIELDS = ("url", "site_url", "library", "path")
-
-
-class _SharePointOperator(BaseOperator):
+class _SharePointOperator(SharePointLocationMixin, GraphCertBaseOperator):
     def __init__(
         self,
         *,
@@ -28,31 +29,19 @@ class _SharePointOperator(BaseOperator):
         site_url: str | None = None,
         library: str | None = None,
         path: str = "",
-        msgraph_cert_conn_id: str = GraphCertHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.url = url
-        self.site_url = site_url
-        self.library = library
-        self.path = path
-        self.msgraph_cert_conn_id = msgraph_cert_conn_id
-
-    @property
-    def location(self) -> dict[str, Any]:
-        return {"url": self.url, "site_url": self.site_url, "library": self.library, "path": self.path or ""}
-
-    def hook(self) -> GraphCertHook:
-        return GraphCertHook(self.msgraph_cert_conn_id)
+        self._init_location(url, site_url, library, path)
 
 
 class SharePointDownloadOperator(_SharePointOperator):
     __doc__ = (
         "Download a SharePoint file or folder (recursively) to ``local_dir``; incremental by default, so a "
-        "nightly run transfers only what changed.\n" + _LOCATION_DOC
+        "nightly run transfers only what changed.\n" + LOCATION_DOC
     )
 
-    template_fields: Sequence[str] = (*_LOCATION_FIELDS, "local_dir", "include", "exclude", "modified_since")
+    template_fields: Sequence[str] = (*LOCATION_FIELDS, "local_dir", "include", "exclude", "modified_since")
 
     def __init__(
         self,
@@ -74,24 +63,25 @@ class SharePointDownloadOperator(_SharePointOperator):
         self.incremental = incremental
 
     def execute(self, context: Context) -> dict[str, Any]:
-        return self.hook().sharepoint.download(
-            self.local_dir,
-            **self.location,
-            include=self.include,
-            exclude=self.exclude,
-            modified_since=self.modified_since,
-            max_workers=self.max_workers,
-            incremental=self.incremental,
-        )
+        with explained_errors(self.log):
+            return self.hook.sharepoint.download(
+                self.local_dir,
+                url=self.location,
+                include=self.include,
+                exclude=self.exclude,
+                modified_since=self.modified_since,
+                max_workers=self.max_workers,
+                incremental=self.incremental,
+            )
 
 
 class SharePointUploadOperator(_SharePointOperator):
     __doc__ = (
         "Upload a local file or folder to a SharePoint folder (created if missing); large files go through "
-        "resumable upload sessions.\n" + _LOCATION_DOC
+        "resumable upload sessions.\n" + LOCATION_DOC
     )
 
-    template_fields: Sequence[str] = (*_LOCATION_FIELDS, "local_path", "include")
+    template_fields: Sequence[str] = (*LOCATION_FIELDS, "local_path", "include")
 
     def __init__(
         self,
@@ -114,24 +104,25 @@ class SharePointUploadOperator(_SharePointOperator):
         self.verify = verify
 
     def execute(self, context: Context) -> dict[str, Any]:
-        return self.hook().sharepoint.upload(
-            self.local_path,
-            **self.location,
-            conflict_behavior=self.conflict_behavior,
-            chunk_size=self.chunk_size,
-            max_workers=self.max_workers,
-            include=self.include,
-            verify=self.verify,
-        )
+        with explained_errors(self.log):
+            return self.hook.sharepoint.upload(
+                self.local_path,
+                url=self.location,
+                conflict_behavior=self.conflict_behavior,
+                chunk_size=self.chunk_size,
+                max_workers=self.max_workers,
+                include=self.include,
+                verify=self.verify,
+            )
 
 
 class SharePointSyncOperator(_SharePointOperator):
     __doc__ = (
         "Keep ``local_dir`` in step with a SharePoint folder using drive delta; the delta link is kept in "
-        "an Airflow Variable (``state_variable``, default derived from connection and folder).\n" + _LOCATION_DOC
+        "an Airflow Variable (``state_variable``, default derived from connection and folder).\n" + LOCATION_DOC
     )
 
-    template_fields: Sequence[str] = (*_LOCATION_FIELDS, "local_dir", "include", "exclude", "state_variable")
+    template_fields: Sequence[str] = (*LOCATION_FIELDS, "local_dir", "include", "exclude", "state_variable")
 
     def __init__(
         self,
@@ -153,25 +144,28 @@ class SharePointSyncOperator(_SharePointOperator):
         self.max_workers = max_workers
 
     def execute(self, context: Context) -> dict[str, Any]:
-        folder = self.url or f"{self.site_url}|{self.library}|{self.path}"
         store = (
             VariableDeltaStore(self.state_variable)
             if self.state_variable
-            else VariableDeltaStore.for_folder(self.msgraph_cert_conn_id, f"{folder}|{self.local_dir}")
+            else VariableDeltaStore.for_folder(self.msgraph_cert_conn_id, f"{self.location_text}|{self.local_dir}")
         )
-        return self.hook().sharepoint.sync(
-            self.local_dir,
-            store,
-            **self.location,
-            mirror_deletions=self.mirror_deletions,
-            include=self.include,
-            exclude=self.exclude,
-            max_workers=self.max_workers,
-        )
+        with explained_errors(self.log):
+            return self.hook.sharepoint.sync(
+                self.local_dir,
+                store,
+                url=self.location,
+                mirror_deletions=self.mirror_deletions,
+                include=self.include,
+                exclude=self.exclude,
+                max_workers=self.max_workers,
+            )
 
 
-class SharePointListExportOperator(BaseOperator):
-    """Export every item of a SharePoint list (chosen ``fields`` or all) to CSV or JSON Lines."""
+class SharePointListExportOperator(GraphCertBaseOperator):
+    """Export every item of a SharePoint list (chosen ``fields`` or all) to CSV or JSON Lines.
+
+    :param output_format: ``csv`` (default) or ``jsonl`` (JSON Lines, one item per line).
+    """
 
     template_fields: Sequence[str] = ("site_url", "list_name", "output_path", "fields")
 
@@ -183,22 +177,22 @@ class SharePointListExportOperator(BaseOperator):
         output_path: str,
         fields: Sequence[str] | None = None,
         output_format: str = "csv",
-        msgraph_cert_conn_id: str = GraphCertHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # Checked when the DAG is parsed, not after a night's export landed in the wrong format.
+        self.output_format: ExportFormat = check_export_format(output_format)
         self.site_url = site_url
         self.list_name = list_name
         self.output_path = output_path
         self.fields = fields
-        self.output_format = output_format
-        self.msgraph_cert_conn_id = msgraph_cert_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        return GraphCertHook(self.msgraph_cert_conn_id).sharepoint.export_list(
-            self.site_url,
-            self.list_name,
-            self.output_path,
-            fields=self.fields,
-            output_format=self.output_format,
-        )
+        with explained_errors(self.log):
+            return self.hook.sharepoint.export_list(
+                self.site_url,
+                self.list_name,
+                self.output_path,
+                fields=self.fields,
+                output_format=self.output_format,
+            )

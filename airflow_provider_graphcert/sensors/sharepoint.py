@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
 
 from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook
+from airflow_provider_graphcert.operators.base import (
+    LOCATION_DOC,
+    LOCATION_FIELDS,
+    GraphCertTaskMixin,
+    SharePointLocationMixin,
+    explained_errors,
+)
 from airflow_provider_graphcert.sharepoint.folder_download import parse_moment
 
 # XCom carries the matches; a bounded list keeps it small.
 MAX_REPORTED_MATCHES = 100
 
 
-class SharePointFileSensor(BaseSensorOperator):
-    """Succeeds when the file at ``url`` (or site_url + library + path) exists, or when the folder
-    there holds a file matching ``pattern``; with ``modified_after``, only changes after that time
-    count. XCom gets the matching files (path, item_id, size, lastModifiedDateTime).
-    """
+class SharePointFileSensor(SharePointLocationMixin, GraphCertTaskMixin, BaseSensorOperator):
+    __doc__ = (
+        "Succeeds when the file at the location exists, or when the folder there holds a file matching "
+        "``pattern``; with ``modified_after``, only changes after that time count. XCom gets the matching "
+        "files (path, item_id, size, lastModifiedDateTime).\n" + LOCATION_DOC
+    )
 
-    template_fields: Sequence[str] = ("url", "site_url", "library", "path", "pattern", "modified_after")
+    template_fields: Sequence[str] = (*LOCATION_FIELDS, "pattern", "modified_after")
 
     def __init__(
         self,
@@ -33,28 +41,36 @@ class SharePointFileSensor(BaseSensorOperator):
         modified_after: str | None = None,
         recursive: bool = False,
         msgraph_cert_conn_id: str = GraphCertHook.default_conn_name,
+        hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.url = url
-        self.site_url = site_url
-        self.library = library
-        self.path = path
+        self._init_location(url, site_url, library, path)
+        self._init_hook_arguments(msgraph_cert_conn_id, hook_params)
         self.pattern = pattern
         self.modified_after = modified_after
         self.recursive = recursive
-        self.msgraph_cert_conn_id = msgraph_cert_conn_id
 
     def poke(self, context: Context) -> PokeReturnValue:
-        matches = GraphCertHook(self.msgraph_cert_conn_id).sharepoint.find_files(
-            url=self.url,
-            site_url=self.site_url,
-            library=self.library,
-            path=self.path or "",
-            pattern=self.pattern,
-            modified_after=parse_moment(self.modified_after, "modified_after"),
-            recursive=self.recursive,
-        )
-        if matches:
-            self.log.info("Found %d matching file(s), e.g. %s.", len(matches), matches[0]["path"])
+        with explained_errors(self.log):
+            matches = self.hook.sharepoint.find_files(
+                url=self.location,
+                pattern=self.pattern,
+                modified_after=parse_moment(self.modified_after, "modified_after"),
+                recursive=self.recursive,
+            )
+        self._log_poke(matches)
         return PokeReturnValue(is_done=bool(matches), xcom_value=matches[:MAX_REPORTED_MATCHES] or None)
+
+    def _log_poke(self, matches: list[dict[str, Any]]) -> None:
+        wanted = f"files matching '{self.pattern}'" if self.pattern else "the file"
+        if self.recursive:
+            wanted += " (subfolders included)"
+        if self.modified_after:
+            wanted += f" changed after {self.modified_after}"
+        if matches:
+            self.log.info(
+                "Found %d of %s at %s, e.g. %s.", len(matches), wanted, self.location_text, matches[0]["path"]
+            )
+        else:
+            self.log.info("Looked for %s at %s: none yet.", wanted, self.location_text)

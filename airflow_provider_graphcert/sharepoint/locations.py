@@ -61,3 +61,18 @@ def parse_sharepoint_url(url: str, *, field: str = "url") -> SharePointLocation:
 def encode_path(path: str) -> str:
     """Percent-encode each segment separately for Graph's ``root:/a/b:`` addressing (reference B6)."""
     return "/".join(quote(segment, safe="") for segment in path.split("/") if segment)
+
+
+def location_from(
+    *, url: str | None = None, site_url: str | None = None, library: str | None = None, path: str = ""
+) -> SharePointLocation:
+    """One location from what a task was given: a browser ``url``, or ``site_url`` + ``library`` (+ ``path``)."""
+    if url:
+        return parse_sharepoint_url(url)
+    if not site_url or not library:
+        raise ConfigurationError(
+            "Give either url (a folder or file URL copied from the browser) or site_url and library.", field="url"
+        )
+    site = parse_sharepoint_url(site_url, field="site_url")
+    inside = tuple(s for s in path.split("/") if s)
+    return SharePointLocation(site.hostname, site.site_path, (*site.segments, library, *inside))

@@ -160,13 +160,16 @@ class SharePointResolver:
     def resolve(
         self,
         *,
-        url: str | None = None,
+        url: str | SharePointLocation | None = None,
         site_url: str | None = None,
         library: str | None = None,
         path: str = "",
         field: str = "url",
     ) -> ResolvedItem:
-        """From a full URL, or from the pieces (site URL, library name, path inside the library)."""
+        """From a full URL (or a parsed location), or from the pieces (site URL, library, path inside it)."""
+        if isinstance(url, SharePointLocation):
+            drive, inside = self.locate(url, field=field)
+            return self.item(drive, inside, field=field)
         if url:
             return self.resolve_url(url, field=field)
         if not site_url or not library:
@@ -178,8 +181,12 @@ class SharePointResolver:
         drive, _ = self.locate(location, field="library")
         return self.item(drive, path, field="path")
 
-    def drive_for(self, *, url: str | None, site_url: str | None, library: str | None) -> tuple[Drive, str]:
+    def drive_for(
+        self, *, url: str | SharePointLocation | None, site_url: str | None, library: str | None
+    ) -> tuple[Drive, str]:
         """The library and the path inside it without requiring the item to exist (uploads)."""
+        if isinstance(url, SharePointLocation):
+            return self.locate(url)
         if url:
             return self.locate(parse_sharepoint_url(url))
         if not site_url or not library:

@@ -26,7 +26,7 @@ from airflow_provider_graphcert.sharepoint.item_actions import ItemActions, chec
 from airflow_provider_graphcert.sharepoint.item_fields import file_size, modified_at
 from airflow_provider_graphcert.sharepoint.lists import ExportFormat, check_export_format, check_fields, export_list
 from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, safe_segment
-from airflow_provider_graphcert.sharepoint.locations import parse_sharepoint_url
+from airflow_provider_graphcert.sharepoint.locations import SharePointLocation, parse_sharepoint_url
 from airflow_provider_graphcert.sharepoint.manifest import Manifest
 from airflow_provider_graphcert.sharepoint.progress import InfoLogger, Progress
 from airflow_provider_graphcert.sharepoint.resolver import Drive, ItemNotFoundError, ResolvedItem, SharePointResolver
@@ -50,7 +50,12 @@ class SharePoint:
         self.log = logger
 
     def resolve(
-        self, *, url: str | None = None, site_url: str | None = None, library: str | None = None, path: str = ""
+        self,
+        *,
+        url: str | SharePointLocation | None = None,
+        site_url: str | None = None,
+        library: str | None = None,
+        path: str = "",
     ) -> ResolvedItem:
         return self.resolver.resolve(url=url, site_url=site_url, library=library, path=path)
 
@@ -58,7 +63,7 @@ class SharePoint:
         self,
         local_dir: str | Path,
         *,
-        url: str | None = None,
+        url: str | SharePointLocation | None = None,
         site_url: str | None = None,
         library: str | None = None,
         path: str = "",
@@ -139,7 +144,7 @@ class SharePoint:
         self,
         local_path: str | Path,
         *,
-        url: str | None = None,
+        url: str | SharePointLocation | None = None,
         site_url: str | None = None,
         library: str | None = None,
         path: str = "",
@@ -227,7 +232,7 @@ class SharePoint:
         local_dir: str | Path,
         store: DeltaLinkStore,
         *,
-        url: str | None = None,
+        url: str | SharePointLocation | None = None,
         site_url: str | None = None,
         library: str | None = None,
         path: str = "",
@@ -288,7 +293,7 @@ class SharePoint:
     def find_files(
         self,
         *,
-        url: str | None = None,
+        url: str | SharePointLocation | None = None,
         site_url: str | None = None,
         library: str | None = None,
         path: str = "",

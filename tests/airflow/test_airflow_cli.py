@@ -69,9 +69,9 @@ def test_secrets_never_reach_a_masked_task_log(
 
 
 def test_airflow_connections_test_succeeds_against_the_emulator(
-    airflow_home: dict[str, str], graph_emulator: GraphEmulator, app: App, pem_path: Path
+    airflow_home: dict[str, str], graph_emulator: GraphEmulator, app: App, pem_file: Path
 ) -> None:
-    connection = graph_emulator.connection(app, certificate_path=str(pem_path))
+    connection = graph_emulator.connection(app, certificate_path=str(pem_file))
     result = subprocess.run(
         [str(BIN / "airflow"), "connections", "test", "msgraph_cert_default"],
         env=_env(airflow_home, connection, AIRFLOW__CORE__TEST_CONNECTION="Enabled"),
@@ -86,9 +86,9 @@ def test_airflow_connections_test_succeeds_against_the_emulator(
 
 
 def test_graphcert_check_reports_success_and_failure(
-    airflow_home: dict[str, str], graph_emulator: GraphEmulator, app: App, pem_path: Path, tmp_path: Path
+    airflow_home: dict[str, str], graph_emulator: GraphEmulator, app: App, pem_file: Path, tmp_path: Path
 ) -> None:
-    connection = graph_emulator.connection(app, certificate_path=str(pem_path))
+    connection = graph_emulator.connection(app, certificate_path=str(pem_file))
     ok = subprocess.run(
         [str(BIN / "graphcert"), "check", "msgraph_cert_default"],
         env=_env(airflow_home, connection),

@@ -18,10 +18,10 @@ ConnectionFactory = Callable[..., str]
 
 @pytest.mark.slow
 def test_50000_users_exported_to_json_lines(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path, tmp_path: Path
 ) -> None:
     graph_emulator.graph.add_users(50_000)
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     output = tmp_path / "exports" / "users.jsonl"
     operator = GraphRequestOperator(
         task_id="export_users",
@@ -41,10 +41,10 @@ def test_50000_users_exported_to_json_lines(
 
 
 def test_small_results_go_to_xcom_and_large_ones_are_refused(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
     graph_emulator.graph.add_users(30)
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     small = GraphRequestOperator(task_id="users", path="/users", paginate=True, query={"$top": 10})
     assert len(small.execute({})) == 30  # type: ignore[arg-type]
     capped = GraphRequestOperator(task_id="capped", path="/users", paginate=True, max_xcom_items=20)
@@ -53,21 +53,45 @@ def test_small_results_go_to_xcom_and_large_ones_are_refused(
 
 
 def test_a_single_request_returns_the_json_body(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     site = GraphRequestOperator(task_id="root", path="/sites/root").execute({})  # type: ignore[arg-type]
     assert site["id"].startswith("contoso.sharepoint.com,")
 
 
 def test_missing_permission_fails_the_task_with_the_hint(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     with pytest.raises(GraphAccessDeniedError, match=r"Group\.Read\.All"):
         GraphRequestOperator(task_id="g", path="/groups", paginate=True).execute({})  # type: ignore[arg-type]
 
 
-def test_templated_fields_render(graph_emulator: GraphEmulator) -> None:
-    operator = GraphRequestOperator(task_id="t", path="/users/{{ params.user }}", output_path="/data/{{ ds }}.jsonl")
-    assert set(operator.template_fields) >= {"path", "query", "headers", "body", "output_path"}
+def test_templated_path_query_and_output_path_render_through_airflow_before_the_call(
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path, tmp_path: Path
+) -> None:
+    from airflow.sdk import DAG
+
+    graph_emulator.graph.add_users(5)
+    airflow_connection(app, certificate_path=str(pem_file))
+    params = {"collection": "users", "fields": "id,displayName", "consistency": "eventual", "out": str(tmp_path)}
+    with DAG("directory_export", schedule=None, params=params) as dag:
+        operator = GraphRequestOperator(
+            task_id="export",
+            path="/{{ params.collection }}",
+            query={"$select": "{{ params.fields }}"},
+            headers={"ConsistencyLevel": "{{ params.consistency }}"},
+            paginate=True,
+            output_path="{{ params.out }}/{{ run_id }}.jsonl",
+        )
+    context = {"params": params, "run_id": "manual__2026-03-01T00:00:00", "dag": dag}
+    operator.render_template_fields(context)  # type: ignore[arg-type]
+    assert operator.path == "/users"
+    assert operator.query == {"$select": "id,displayName"}
+    assert operator.headers == {"ConsistencyLevel": "eventual"}
+    assert operator.output_path == f"{tmp_path}/manual__2026-03-01T00:00:00.jsonl"
+    result = operator.execute(context)  # type: ignore[arg-type]
+    assert result == {"path": operator.output_path, "count": 5}
+    first = json.loads(Path(operator.output_path).read_text(encoding="utf-8").splitlines()[0])
+    assert set(first) == {"id", "displayName"}

@@ -25,9 +25,9 @@ def claims(token: str) -> dict[str, object]:
 
 
 def test_certificate_file_connection_gets_a_graph_token(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     token = GraphCertHook().get_access_token()
     granted = claims(token)
     assert granted["appid"] == app.client_id
@@ -37,9 +37,9 @@ def test_certificate_file_connection_gets_a_graph_token(
 
 
 def test_tokens_are_cached_per_process(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     first = GraphCertHook().get_access_token()
     # A second hook (the next task in the same worker process) reuses the token.
     assert GraphCertHook().get_access_token() == first
@@ -47,9 +47,9 @@ def test_tokens_are_cached_per_process(
 
 
 def test_many_threads_share_one_token_request(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     hook = GraphCertHook()
     barrier = threading.Barrier(12)
 
@@ -64,10 +64,10 @@ def test_many_threads_share_one_token_request(
 
 
 def test_short_lived_tokens_are_renewed_before_they_expire(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
     graph_emulator.token_lifetime = 2
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     hook = GraphCertHook()
     first = hook.get_access_token()
     import time
@@ -84,10 +84,10 @@ def test_both_signing_modes_are_accepted(
     graph_emulator: GraphEmulator,
     app: App,
     airflow_connection: ConnectionFactory,
-    pem_path: Path,
+    pem_file: Path,
     algorithm: str,
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path), signing_algorithm=algorithm)
+    airflow_connection(app, certificate_path=str(pem_file), signing_algorithm=algorithm)
     assert GraphCertHook().get_access_token()
     (record,) = graph_emulator.state.token_requests.records(app)
     assert record.succeeded
@@ -106,15 +106,15 @@ def test_subject_name_issuer_app_needs_the_chain(
     tenant: Tenant,
     airflow_connection: ConnectionFactory,
     rsa_cert: SelfSignedCertificate,
-    pem_path: Path,
+    pem_file: Path,
 ) -> None:
     sni = graph_emulator.add_app(tenant, rsa_cert.certificate, subject_name_issuer=True)
-    airflow_connection(sni, conn_id="sni_off", certificate_path=str(pem_path))
+    airflow_connection(sni, conn_id="sni_off", certificate_path=str(pem_file))
     with pytest.raises(TokenRequestError) as info:
         GraphCertHook("sni_off").get_access_token()
     assert info.value.aadsts == 700027
     assert "send_certificate_chain=true" in str(info.value)
-    airflow_connection(sni, conn_id="sni_on", certificate_path=str(pem_path), send_certificate_chain=True)
+    airflow_connection(sni, conn_id="sni_on", certificate_path=str(pem_file), send_certificate_chain=True)
     assert GraphCertHook("sni_on").get_access_token()
 
 
@@ -138,9 +138,9 @@ def test_unregistered_certificate_explains_what_to_upload(
 
 
 def test_unknown_app_and_unknown_tenant(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
-    conn = graph_emulator.connection(app, certificate_path=str(pem_path))
+    conn = graph_emulator.connection(app, certificate_path=str(pem_file))
     import json
     import os
 
@@ -153,16 +153,16 @@ def test_unknown_app_and_unknown_tenant(
         assert "99999999-9999-9999-9999-999999999999" in str(info.value)
     finally:
         del os.environ["AIRFLOW_CONN_WRONG_APP"]
-    airflow_connection(app, conn_id="wrong_tenant", certificate_path=str(pem_path), tenant_id="nobody.onmicrosoft.com")
+    airflow_connection(app, conn_id="wrong_tenant", certificate_path=str(pem_file), tenant_id="nobody.onmicrosoft.com")
     with pytest.raises(TokenRequestError) as tenant_info:
         GraphCertHook("wrong_tenant").get_access_token()
     assert tenant_info.value.aadsts == 90002
 
 
 def test_test_connection_says_who_authenticated_and_what_it_may_do(
-    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     ok, message = GraphCertHook().test_connection()
     assert ok, message
     assert app.client_id in message and "nightly-etl" in message and app.tenant_id in message

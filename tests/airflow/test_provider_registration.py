@@ -29,6 +29,10 @@ EXPECTED_EXTRA_FIELDS = {
     "proxies",
     "timeout",
     "certificate_expiry_warning_days",
+    "retry_max_attempts",
+    "retry_backoff_seconds",
+    "retry_backoff_max_seconds",
+    "retry_max_total_wait_seconds",
 }
 
 
@@ -75,3 +79,43 @@ def test_airflow_providers_list_shows_the_provider() -> None:
     )
     providers = {p["package_name"]: p for p in json.loads(result.stdout[result.stdout.index("[") :])}
     assert providers["airflow-provider-graphcert"]["version"] == "0.1.0"
+
+
+def _task_modules(package: str) -> set[str]:
+    """Modules of ``package`` that define an operator or sensor class of their own."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from airflow.sdk import BaseOperator
+
+    found = set()
+    for module_info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        module = importlib.import_module(f"{package}.{module_info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            public = not cls.__name__.startswith("_") and "Base" not in cls.__name__
+            if public and issubclass(cls, BaseOperator) and cls.__module__ == module.__name__:
+                found.add(module.__name__)
+    return found
+
+
+def test_provider_info_lists_every_module_with_operators_and_sensors() -> None:
+    info = get_provider_info()
+    integrations = {i["integration-name"] for i in info["integrations"]}
+    for kind in ("hooks", "operators", "sensors"):
+        assert {entry["integration-name"] for entry in info[kind]} <= integrations
+    listed = {kind: {m for entry in info[kind] for m in entry["python-modules"]} for kind in ("operators", "sensors")}
+    assert listed["operators"] == _task_modules("airflow_provider_graphcert.operators")
+    assert listed["sensors"] == _task_modules("airflow_provider_graphcert.sensors")
+
+
+def test_retry_fields_quote_the_defaults_they_leave_in_place() -> None:
+    from airflow_provider_graphcert.graph.retry import RetryPolicy
+    from airflow_provider_graphcert.settings import RETRY_FIELDS
+
+    (conn_type,) = info_types = get_provider_info()["connection-types"]
+    assert len(info_types) == 1
+    defaults = RetryPolicy()
+    for field, attribute in RETRY_FIELDS.items():
+        description = conn_type["conn-fields"][field]["description"]
+        assert description.endswith(f"default {getattr(defaults, attribute):g}."), (field, description)

@@ -5,25 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import certifi
 import pytest
 from graph_client_kit import client_for
 
 from airflow_provider_graphcert.auth.selfsigned import SelfSignedCertificate
-from airflow_provider_graphcert.auth.token_cache import DEFAULT_TOKEN_CACHE
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 from airflow_provider_graphcert.testing.emulator.state import App
 
 GRAPH_ROLES = ["Sites.ReadWrite.All", "User.Read.All", "Group.Read.All"]
-
-
-@pytest.fixture(autouse=True)
-def requests_ca_bundle_is_set(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
-    DEFAULT_TOKEN_CACHE.clear()
-    yield
-    DEFAULT_TOKEN_CACHE.clear()
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
     python airflow_tasks_test.py OUT_DIR DAG_ID LOGICAL_DATE TASK [TASK ...]
 
+LOGICAL_DATE ``none`` triggers a run without a logical date (the REST API's default in Airflow 3),
+named ``manual__no_logical_date``.
+
 The interpreter imports Airflow once; every command then runs in a freshly forked child that
 executes the real Airflow command line (so each task has its own masker, as in a separate
 process), with its output in OUT_DIR/TASK.out. First ``airflow dags reserialize`` and ``airflow
@@ -46,17 +49,24 @@ def run_in_child(output: str, *command: str) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
+NO_LOGICAL_DATE_RUN_ID = "manual__no_logical_date"
+
+
 def main() -> None:
     out_dir, dag_id, logical_date, *tasks = sys.argv[1:]
+    run = logical_date
     for step, command in (("reserialize", ["dags", "reserialize"]), ("trigger", ["dags", "trigger", dag_id])):
-        if step == "trigger":
+        if step == "trigger" and logical_date == "none":
+            command += ["--run-id", NO_LOGICAL_DATE_RUN_ID]
+            run = NO_LOGICAL_DATE_RUN_ID
+        elif step == "trigger":
             command += ["--logical-date", logical_date]
         code = run_in_child(os.path.join(out_dir, f"{step}.out"), *command)
         if code:
             sys.exit(f"airflow {' '.join(command)} failed ({code}); see {out_dir}/{step}.out")
     codes = {}
     for task in tasks:
-        codes[task] = run_in_child(os.path.join(out_dir, f"{task}.out"), "tasks", "test", dag_id, task, logical_date)
+        codes[task] = run_in_child(os.path.join(out_dir, f"{task}.out"), "tasks", "test", dag_id, task, run)
     print(json.dumps(codes))
 
 

@@ -261,9 +261,9 @@ def test_an_unreadable_certificate_file_names_the_field(
 
 @pytest.fixture
 def job(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, airflow_connection: ConnectionFactory, documents: Drive
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, airflow_connection: ConnectionFactory, documents: Drive
 ) -> Drive:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     documents.put_file("Exports/report.csv", b"a,b\n1,2\n")
     documents.put_file("Exports/big.bin", content_for("big.bin", 2 * 1024 * 1024))
     documents.put_file("Inbox/existing.csv", b"already here\n")
@@ -416,13 +416,13 @@ def test_permission_denied_on_a_site_names_the_permission(
     graph_emulator: GraphEmulator,
     tenant: Tenant,
     rsa_cert: SelfSignedCertificate,
-    pem_path: Path,
+    pem_file: Path,
     airflow_connection: ConnectionFactory,
     documents: Drive,
     tmp_path: Path,
 ) -> None:
     reader = graph_emulator.add_app(tenant, rsa_cert.certificate, roles=["User.Read.All"], display_name="no-sites")
-    conn_id = airflow_connection(reader, conn_id="no_sites", certificate_path=str(pem_path))
+    conn_id = airflow_connection(reader, conn_id="no_sites", certificate_path=str(pem_file))
     operator = SharePointDownloadOperator(
         task_id="pull", url=FOLDER, local_dir=str(tmp_path / "landing"), msgraph_cert_conn_id=conn_id
     )

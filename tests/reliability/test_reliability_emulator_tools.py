@@ -59,10 +59,10 @@ def test_a_snapshot_brings_back_the_same_content_ids_and_links(tmp_path: Path) -
 
 
 def test_tamper_rules_rewrite_matching_answers_only_and_refuse_mixed_rules(
-    graph_emulator: GraphEmulator, app: App, documents: Drive, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, documents: Drive, pem_file: Path
 ) -> None:
     documents.put_file("Exports/a.csv", b"1")
-    service = sharepoint_for(graph_emulator, app, pem_path)
+    service = sharepoint_for(graph_emulator, app, pem_file)
     graph_emulator.faults.tamper(r"/children$", edit_json(lambda page: {**page, "tampered": True}), times=1)
     children = service.client.get_json(f"drives/{documents.id}/root:/Exports:/children")
     again = service.client.get_json(f"drives/{documents.id}/root:/Exports:/children")

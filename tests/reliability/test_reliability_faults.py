@@ -100,16 +100,16 @@ class FinalNameWatcher:
 def _instrumented(operator_class: type[Any], sleep: RecordingSleep) -> type[Any]:
     """The operator as a DAG author would customise it: the chaos retry budget, and a sleep we can read."""
 
-    class BudgetedHook(GraphCertHook):
-        @cached_property
-        def client(self) -> GraphClient:
-            client = super().client
-            client.retry, client.sleep = CHAOS_RETRY, sleep
+    class RecordingSleepHook(GraphCertHook):
+        def get_conn(self) -> GraphClient:
+            client = super().get_conn()
+            client.sleep = sleep
             return client
 
     class Budgeted(operator_class):  # type: ignore[misc,valid-type]
+        @cached_property
         def hook(self) -> GraphCertHook:
-            return BudgetedHook(self.msgraph_cert_conn_id)
+            return RecordingSleepHook(self.msgraph_cert_conn_id, retry_policy=CHAOS_RETRY)
 
     return Budgeted
 
@@ -128,14 +128,14 @@ def test_a_1000_file_folder_download_survives_seeded_chaos_byte_exact(
     graph_emulator: GraphEmulator,
     app: App,
     documents: Drive,
-    pem_path: Path,
+    pem_file: Path,
     tmp_path: Path,
     airflow_connection: ConnectionFactory,
 ) -> None:
     expected = _seed_tree(documents, "Exports", 1000)
     job = "1,000-file download"
     sleep = RecordingSleep()
-    airflow_connection(app, certificate_path=str(pem_path), timeout=CLIENT_TIMEOUT_SECONDS)
+    airflow_connection(app, certificate_path=str(pem_file), timeout=CLIENT_TIMEOUT_SECONDS)
     target = tmp_path / "landing"
     task = _instrumented(SharePointDownloadOperator, sleep)(
         task_id="pull", url=f"{LIBRARY_URL}/Exports", local_dir=str(target), max_workers=16
@@ -189,14 +189,14 @@ def test_a_300_file_upload_survives_seeded_chaos_byte_exact(
     graph_emulator: GraphEmulator,
     app: App,
     documents: Drive,
-    pem_path: Path,
+    pem_file: Path,
     tmp_path: Path,
     airflow_connection: ConnectionFactory,
 ) -> None:
     expected = _write_local_tree(tmp_path / "outbox", 300)
     job = "300-file upload"
     sleep = RecordingSleep()
-    airflow_connection(app, certificate_path=str(pem_path), timeout=CLIENT_TIMEOUT_SECONDS)
+    airflow_connection(app, certificate_path=str(pem_file), timeout=CLIENT_TIMEOUT_SECONDS)
     # Small fragments (640 KiB) so the large files take several fragments each, any of which may fail.
     task = _instrumented(SharePointUploadOperator, sleep)(
         task_id="push",
@@ -231,7 +231,7 @@ def test_a_300_file_upload_survives_seeded_chaos_byte_exact(
 
 
 def test_tokens_that_die_every_few_seconds_never_fail_a_long_job(
-    graph_emulator: GraphEmulator, app: App, documents: Drive, pem_path: Path, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, documents: Drive, pem_file: Path, tmp_path: Path
 ) -> None:
     # An upload: every one of its Graph requests carries the bearer token.
     expected = _write_local_tree(tmp_path / "outbox", 300)
@@ -249,7 +249,7 @@ def test_tokens_that_die_every_few_seconds_never_fail_a_long_job(
             revocations += 1
 
     revoker = threading.Thread(target=revoke_now_and_then, daemon=True)
-    service = sharepoint_for(graph_emulator, app, pem_path)
+    service = sharepoint_for(graph_emulator, app, pem_file)
     started = time.monotonic()
     revoker.start()
     try:
@@ -300,7 +300,7 @@ def test_clock_skew_within_tolerance_works_and_beyond_it_is_explained(
     graph_emulator.clock_offset = entra_ahead_by
     hook = GraphCertHook(airflow_connection(app, certificate_path=str(pem)))
     if works:
-        site = hook.get_client().get_json("sites/contoso.sharepoint.com:/sites/Finance")
+        site = hook.get_conn().get_json("sites/contoso.sharepoint.com:/sites/Finance")
         assert site["displayName"] == "Finance"
         return
     with pytest.raises(TokenRequestError) as info:
@@ -312,13 +312,13 @@ def test_clock_skew_within_tolerance_works_and_beyond_it_is_explained(
 
 
 def test_a_lost_reply_to_a_fail_upload_is_not_mistaken_for_a_conflict(
-    graph_emulator: GraphEmulator, app: App, documents: Drive, pem_path: Path, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, documents: Drive, pem_file: Path, tmp_path: Path
 ) -> None:
     local = tmp_path / "daily.csv"
     local.write_bytes(b"id,amount\n1,10\n")
     # The PUT lands, its reply is cut: the repeat meets the file our first attempt created.
     graph_emulator.faults.drop_connection(r"daily\.csv:/content$", mode="mid_body", times=1)
-    summary = sharepoint_for(graph_emulator, app, pem_path).upload(
+    summary = sharepoint_for(graph_emulator, app, pem_file).upload(
         local, url=f"{LIBRARY_URL}/Inbox", conflict_behavior="fail"
     )
     assert summary["uploaded"] == 1
@@ -327,7 +327,7 @@ def test_a_lost_reply_to_a_fail_upload_is_not_mistaken_for_a_conflict(
     local.write_bytes(b"id,amount\n2,20\n")
     graph_emulator.faults.drop_connection(r"daily\.csv:/content$", mode="before_response", times=1)
     with pytest.raises(GraphCertError, match="already exists and conflict_behavior is 'fail'"):
-        sharepoint_for(graph_emulator, app, pem_path).upload(
+        sharepoint_for(graph_emulator, app, pem_file).upload(
             local, url=f"{LIBRARY_URL}/Inbox", conflict_behavior="fail"
         )
     tally("faults injected", 2)
@@ -335,14 +335,14 @@ def test_a_lost_reply_to_a_fail_upload_is_not_mistaken_for_a_conflict(
 
 
 def test_a_lost_reply_to_a_rename_upload_is_not_repeated_into_a_duplicate(
-    graph_emulator: GraphEmulator, app: App, documents: Drive, pem_path: Path, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, documents: Drive, pem_file: Path, tmp_path: Path
 ) -> None:
     documents.put_file("Inbox/daily.csv", b"yesterday\n")
     local = tmp_path / "daily.csv"
     local.write_bytes(b"today\n")
     graph_emulator.faults.drop_connection(r"daily\.csv:/content$", mode="mid_body", times=1)
     with pytest.raises(GraphCertError, match="may have landed under a new name"):
-        sharepoint_for(graph_emulator, app, pem_path).upload(
+        sharepoint_for(graph_emulator, app, pem_file).upload(
             local, url=f"{LIBRARY_URL}/Inbox", conflict_behavior="rename"
         )
     names = sorted(i.name for i in documents.items.values() if not i.is_folder)

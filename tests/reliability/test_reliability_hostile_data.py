@@ -41,10 +41,10 @@ PROMPT_SECONDS = 15.0
 
 
 @pytest.fixture
-def service(graph_emulator: GraphEmulator, app: App, pem_path: Path) -> Iterator[SharePoint]:
+def service(graph_emulator: GraphEmulator, app: App, pem_file: Path) -> Iterator[SharePoint]:
     # A 20 s waiting budget per request: a huge Retry-After must end the wait, not stretch it.
     policy = RetryPolicy(max_total_wait=20.0, backoff_initial=0.05, backoff_max=0.5)
-    sharepoint = sharepoint_for(graph_emulator, app, pem_path, retry=policy)
+    sharepoint = sharepoint_for(graph_emulator, app, pem_file, retry=policy)
     yield sharepoint
     sharepoint.client.close()
     # Whatever happened, the bearer token went to the Graph host only.

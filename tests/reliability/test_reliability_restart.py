@@ -168,27 +168,27 @@ def _client(emulator: StandaloneEmulator, pem: Path, policy: RetryPolicy | None 
 
 
 def test_what_was_written_before_a_kill_is_still_there_after_the_restart(
-    emulator: StandaloneEmulator, pem_path: Path, tmp_path: Path
+    emulator: StandaloneEmulator, pem_file: Path, tmp_path: Path
 ) -> None:
     upload = tmp_path / "late.csv"
     upload.write_bytes(b"written a moment before the crash\n")
-    with _client(emulator, pem_path) as client:
+    with _client(emulator, pem_file) as client:
         SharePoint(client).upload(upload, url=FOLDER_URL)
     snapshot = emulator.state_dir / SNAPSHOT_NAME
     saved_at = snapshot.stat().st_mtime_ns
     _wait_for(lambda: snapshot.stat().st_mtime_ns != saved_at, "the change to be saved", 10)  # within a second or so
     emulator.kill()
     emulator.start()
-    with _client(emulator, pem_path) as client:
+    with _client(emulator, pem_file) as client:
         summary = SharePoint(client).download(tmp_path / "back", url=f"{FOLDER_URL}/late.csv")
     assert summary["downloaded"] == 1
     assert (tmp_path / "back" / "late.csv").read_bytes() == b"written a moment before the crash\n"
 
 
 def test_a_quick_restart_mid_transfer_is_ridden_out_by_retries(
-    emulator: StandaloneEmulator, seeded_state: tuple[Path, dict[str, bytes]], pem_path: Path, tmp_path: Path
+    emulator: StandaloneEmulator, seeded_state: tuple[Path, dict[str, bytes]], pem_file: Path, tmp_path: Path
 ) -> None:
-    connection = emulator.connection(pem_path)
+    connection = emulator.connection(pem_file)
     settings = ConnectionSettings.from_fields(login=CLIENT_ID, password=None, extra=connection["extra"])
     # A budget (per request) that outlasts a restart of a few seconds.
     policy = RetryPolicy(max_attempts=40, max_total_wait=45.0, backoff_initial=0.1, backoff_max=1.0)
@@ -226,7 +226,7 @@ def test_a_quick_restart_mid_transfer_is_ridden_out_by_retries(
 def test_an_outage_longer_than_the_budget_fails_cleanly_and_the_airflow_retry_finishes_without_refetching(
     emulator: StandaloneEmulator,
     seeded_state: tuple[Path, dict[str, bytes]],
-    pem_path: Path,
+    pem_file: Path,
     tmp_path: Path,
     migrated_airflow_home: Path,
 ) -> None:
@@ -236,7 +236,7 @@ def test_an_outage_longer_than_the_budget_fails_cleanly_and_the_airflow_retry_fi
     env = {
         **os.environ,
         **airflow_env(home),
-        "AIRFLOW_CONN_MSGRAPH_CERT_DEFAULT": json.dumps(emulator.connection(pem_path)),
+        "AIRFLOW_CONN_MSGRAPH_CERT_DEFAULT": json.dumps(emulator.connection(pem_file)),
         "RELIABILITY_DATA_DIR": str(data),
         "RELIABILITY_FOLDER_URL": FOLDER_URL,
     }

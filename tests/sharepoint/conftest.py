@@ -5,34 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import certifi
 import pytest
 from sharepoint_kit import SITE_URL, sharepoint_for
 
 from airflow_provider_graphcert.auth.selfsigned import SelfSignedCertificate
-from airflow_provider_graphcert.auth.token_cache import DEFAULT_TOKEN_CACHE
 from airflow_provider_graphcert.sharepoint.service import SharePoint
-from airflow_provider_graphcert.testing.emulator.graph_state import Drive, Site
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 from airflow_provider_graphcert.testing.emulator.state import App
-
-
-@pytest.fixture(autouse=True)
-def requests_ca_bundle_is_set(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
-    DEFAULT_TOKEN_CACHE.clear()
-    yield
-    DEFAULT_TOKEN_CACHE.clear()
-
-
-@pytest.fixture
-def site(graph_emulator: GraphEmulator) -> Site:
-    return graph_emulator.graph.add_site("contoso.sharepoint.com", "/sites/Finance", "Finance")
-
-
-@pytest.fixture
-def documents(site: Site) -> Drive:
-    return site.add_library("Documents")  # shown as "Documents", addressed as "Shared Documents"
 
 
 @pytest.fixture
