@@ -159,7 +159,7 @@ class SharePoint:
             progress.file_done()
             progress.report(final=True)
             self._report_rewrites([done])
-            return {"uploaded": 1, "bytes": done["size"], "items": [_item_summary(done)]}
+            return {"uploaded": 1, "bytes": done["size"], "skipped": 0, "items": [_item_summary(done)]}
         with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="graphcert-upload") as pool:
             futures = [(relative, pool.submit(one, local, relative)) for local, relative in files]
             for relative, future in futures:

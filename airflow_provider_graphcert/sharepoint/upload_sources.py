@@ -18,7 +18,7 @@ from pathlib import Path
 from airflow_provider_graphcert.errors import ConfigurationError
 from airflow_provider_graphcert.sharepoint.folder_download import FileFilter
 from airflow_provider_graphcert.sharepoint.progress import InfoLogger
-from airflow_provider_graphcert.sharepoint.state_files import is_own_state_file
+from airflow_provider_graphcert.sharepoint.state_files import SHAREPOINT_RESERVED_MARKER, is_own_state_file
 
 # How many clashing pairs an error lists; the rest are counted.
 MAX_LISTED_CLASHES = 10
@@ -70,6 +70,8 @@ def upload_sources(source: Path, patterns: FileFilter, logger: InfoLogger) -> Up
 
 def _reason_to_skip(local: Path, name: str, root: Path) -> str | None:
     if is_own_state_file(name):
+        if SHAREPOINT_RESERVED_MARKER in name.casefold() and not name.startswith(".graphcert"):
+            return f"SharePoint does not allow {SHAREPOINT_RESERVED_MARKER!r} in a name"
         return "the provider's own state (a download manifest or an unfinished temp file), not data"
     if local.is_symlink():
         target = local.resolve()

@@ -136,6 +136,7 @@ def test_a_downloaded_folder_uploaded_again_sends_only_the_users_files_and_no_ou
     (work / "leak.txt").symlink_to(secret)
     (work / "leaked-folder").symlink_to(secret.parent, target_is_directory=True)
     (work / "alias.csv").symlink_to(work / "a.csv")  # a link inside the folder is an ordinary file
+    (work / "x_vti_y.csv").write_bytes(b"a name SharePoint refuses")
     with caplog.at_level(logging.INFO):
         result = service.upload(work, url=OUTBOX_URL)
     assert _remote_files(documents, "Outbox") == {
@@ -143,10 +144,11 @@ def test_a_downloaded_folder_uploaded_again_sends_only_the_users_files_and_no_ou
         "alias.csv": b"a,b\n1,2\n",
         "sub/b.csv": b"b\n",
     }
-    assert (result["uploaded"], result["skipped"]) == (3, len(state) + 3)
+    assert (result["uploaded"], result["skipped"]) == (3, len(state) + 4)
     assert "Not uploading leak.txt: a symbolic link to" in caplog.text and "outside the folder" in caplog.text
     assert "Not uploading leaked-folder: a symbolic link to a folder is not followed" in caplog.text
     assert "Not uploading .a.csv.k2j4h5g6.part: the provider's own state" in caplog.text
+    assert "Not uploading x_vti_y.csv: SharePoint does not allow '_vti_' in a name" in caplog.text
 
 
 # -- the stored copy is not what was sent ------------------------------------------------------------
