@@ -276,6 +276,17 @@ def test_strict_verification_on_the_operator_fails_a_rewritten_office_document_a
     assert info.value.field == "verify"
 
 
+def test_an_upload_with_no_workers_is_refused_naming_the_argument(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.csv").write_bytes(b"a")
+    with pytest.raises(ConfigurationError, match="max_workers 0 must be a whole number of at least 1") as info:
+        sharepoint_for(graph_emulator, app, pem_path).upload(tmp_path / "out", url=OUTBOX_URL, max_workers=0)
+    assert info.value.field == "max_workers"
+    assert _remote_files(documents, "Outbox") == {}
+
+
 # -- the sensor: a broken connection is not "no file yet" --------------------------------------------
 
 
