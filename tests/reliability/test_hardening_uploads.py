@@ -182,6 +182,18 @@ def test_a_reply_without_a_hash_and_the_wrong_size_fails_and_says_what_to_do(
     assert "under its final name 'Outbox/data.bin'" in message and "run the task again" in message
 
 
+def test_a_reply_with_our_hash_but_no_size_is_verified_by_the_hash(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+) -> None:
+    local = tmp_path / "data.bin"
+    local.write_bytes(content_for("data.bin", 100_000))
+    graph_emulator.faults.tamper(
+        r"data\.bin:/content$", _stored_as(None, quick_xor(local.read_bytes())), origin="graph", method="PUT"
+    )
+    result = sharepoint_for(graph_emulator, app, pem_path).upload(local, url=OUTBOX_URL)
+    assert result["uploaded"] == 1 and "verified" not in result["items"][0]  # by hash, the usual case
+
+
 def test_a_different_hash_after_an_upload_session_names_the_suspect_file_and_the_next_step(
     graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
 ) -> None:
