@@ -6,8 +6,10 @@ the hostile ones (docs/reliability.md, "Hardening: uploads, lists and sensing").
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import unicodedata
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -251,6 +253,36 @@ def test_an_office_document_rewritten_by_sharepoint_is_accepted_and_reported(
     )
     assert items["Outbox/minutes.docx"]["stored_size"] == SESSION_SIZE + 900
     assert "SharePoint rewrote 2 Office document(s)" in caplog.text
+
+
+def _emulator_rewrites_office_documents() -> bool:
+    """Whether the emulator stores Office documents rewritten, as SharePoint does (issue 10)."""
+    try:
+        return importlib.util.find_spec("airflow_provider_graphcert.testing.emulator.graph.office") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _workbook(path: Path) -> Path:
+    """A minimal Office Open XML package (a zip), which SharePoint opens and writes its properties into."""
+    with zipfile.ZipFile(path, "w") as package:
+        package.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        package.writestr("xl/workbook.xml", '<?xml version="1.0"?><workbook/>')
+    return path
+
+
+@pytest.mark.skipif(not _emulator_rewrites_office_documents(), reason="the emulator does not rewrite Office files yet")
+def test_a_workbook_that_the_library_really_rewrites_uploads_by_default_and_fails_strict(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+) -> None:
+    local = _workbook(tmp_path / "budget.xlsx")
+    service = sharepoint_for(graph_emulator, app, pem_path)
+    result = service.upload(local, url=OUTBOX_URL)
+    stored = documents.resolve("Outbox/budget.xlsx")
+    assert result["items"][0]["verified"] == "rewritten_by_sharepoint"
+    assert result["items"][0]["stored_size"] == stored.size != local.stat().st_size
+    with pytest.raises(IntegrityError, match="upload with verify='office_aware'"):
+        service.upload(local, url=OUTBOX_URL, verify="strict")
 
 
 def test_the_same_rewrite_of_an_ordinary_file_still_fails(
