@@ -20,8 +20,9 @@ from airflow_provider_graphcert.sharepoint.folder_download import FileFilter
 from airflow_provider_graphcert.sharepoint.progress import InfoLogger
 from airflow_provider_graphcert.sharepoint.state_files import SHAREPOINT_RESERVED_MARKER, is_own_state_file
 
-# How many clashing pairs an error lists; the rest are counted.
+# How many clashing pairs an error lists, and how many skipped files the log names; the rest are counted.
 MAX_LISTED_CLASHES = 10
+MAX_LOGGED_SKIPS = 20
 
 
 @dataclass
@@ -62,8 +63,11 @@ def upload_sources(source: Path, patterns: FileFilter, logger: InfoLogger) -> Up
                 found.skipped[relative] = reason
             elif patterns.accepts(relative, {}):
                 found.files.append((local, relative))
-    for relative, reason in sorted(found.skipped.items()):
+    skipped = sorted(found.skipped.items())
+    for relative, reason in skipped[:MAX_LOGGED_SKIPS]:
         logger.info("Not uploading %s: %s.", relative, reason)
+    if len(skipped) > MAX_LOGGED_SKIPS:
+        logger.info("Not uploading %d more file(s) for the same kinds of reasons.", len(skipped) - MAX_LOGGED_SKIPS)
     refuse_name_twins(source, [relative for _, relative in found.files])
     return found
 
