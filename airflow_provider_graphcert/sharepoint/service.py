@@ -36,6 +36,7 @@ from airflow_provider_graphcert.sharepoint.upload import (
     FileUploader,
     FolderMaker,
     check_conflict_behavior,
+    check_max_workers,
 )
 from airflow_provider_graphcert.sharepoint.upload_sources import upload_sources
 from airflow_provider_graphcert.sharepoint.upload_verify import DEFAULT_VERIFY, check_verify_mode
@@ -162,6 +163,7 @@ class SharePoint:
         """
         conflict = check_conflict_behavior(conflict_behavior)
         verify_mode = check_verify_mode(verify)
+        workers = check_max_workers(max_workers)
         source = local_argument(local_path, "local_path")
         if not source.exists():
             raise ConfigurationError(f"The upload source {source} does not exist.", field="local_path")
@@ -196,8 +198,8 @@ class SharePoint:
             progress.file_done()
             progress.report(final=True)
             self._report_rewrites([done])
-            return {"uploaded": 1, "bytes": done["size"], "items": [_item_summary(done)]}
-        with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="graphcert-upload") as pool:
+            return {"uploaded": 1, "bytes": done["size"], "skipped": 0, "items": [_item_summary(done)]}
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="graphcert-upload") as pool:
             futures = [(relative, pool.submit(one, local, relative)) for local, relative in files]
             for relative, future in futures:
                 try:

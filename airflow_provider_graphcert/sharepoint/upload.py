@@ -69,6 +69,12 @@ def check_fragment_size(size: int) -> int:
     return size
 
 
+def check_max_workers(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"max_workers {value!r} must be a whole number of at least 1.", field="max_workers")
+    return value
+
+
 def check_conflict_behavior(value: str) -> ConflictBehavior:
     if value not in CONFLICT_BEHAVIORS:
         raise ConfigurationError(

@@ -18,10 +18,11 @@ from pathlib import Path
 from airflow_provider_graphcert.errors import ConfigurationError
 from airflow_provider_graphcert.sharepoint.folder_download import FileFilter
 from airflow_provider_graphcert.sharepoint.progress import InfoLogger
-from airflow_provider_graphcert.sharepoint.state_files import is_own_state_file
+from airflow_provider_graphcert.sharepoint.state_files import SHAREPOINT_RESERVED_MARKER, is_own_state_file
 
-# How many clashing pairs an error lists; the rest are counted.
+# How many clashing pairs an error lists, and how many skipped files the log names; the rest are counted.
 MAX_LISTED_CLASHES = 10
+MAX_LOGGED_SKIPS = 20
 
 
 @dataclass
@@ -62,14 +63,19 @@ def upload_sources(source: Path, patterns: FileFilter, logger: InfoLogger) -> Up
                 found.skipped[relative] = reason
             elif patterns.accepts(relative, {}):
                 found.files.append((local, relative))
-    for relative, reason in sorted(found.skipped.items()):
+    skipped = sorted(found.skipped.items())
+    for relative, reason in skipped[:MAX_LOGGED_SKIPS]:
         logger.info("Not uploading %s: %s.", relative, reason)
+    if len(skipped) > MAX_LOGGED_SKIPS:
+        logger.info("Not uploading %d more file(s) for the same kinds of reasons.", len(skipped) - MAX_LOGGED_SKIPS)
     refuse_name_twins(source, [relative for _, relative in found.files])
     return found
 
 
 def _reason_to_skip(local: Path, name: str, root: Path) -> str | None:
     if is_own_state_file(name):
+        if SHAREPOINT_RESERVED_MARKER in name.casefold() and not name.startswith(".graphcert"):
+            return f"SharePoint does not allow {SHAREPOINT_RESERVED_MARKER!r} in a name"
         return "the provider's own state (a download manifest or an unfinished temp file), not data"
     if local.is_symlink():
         target = local.resolve()

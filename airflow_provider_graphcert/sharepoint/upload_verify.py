@@ -78,10 +78,11 @@ class StoredCopy:
 
 def verify_upload(stored: StoredCopy, remote_path: str, sent_size: int, sent_hash: str, mode: VerifyMode) -> Verdict:
     """How the stored copy matched what was sent; raises IntegrityError when it does not."""
-    same_size = stored.size == sent_size
-    same_hash = stored.quick_xor_hash == sent_hash
-    if same_size and (same_hash or stored.quick_xor_hash is None):
-        return "hash" if same_hash else "size"
+    size_agrees = stored.size is None or stored.size == sent_size
+    if stored.quick_xor_hash == sent_hash and size_agrees:
+        return "hash"
+    if stored.quick_xor_hash is None and stored.size == sent_size:
+        return "size"
     if mode == "office_aware" and is_office_document(remote_path) and _plausible_rewrite(stored, sent_size):
         return "rewritten_by_sharepoint"
     raise IntegrityError(_mismatch_message(stored, remote_path, sent_size, sent_hash, mode))

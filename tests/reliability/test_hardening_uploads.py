@@ -6,8 +6,10 @@ the hostile ones (docs/reliability.md, "Hardening: uploads, lists and sensing").
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import unicodedata
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -136,6 +138,7 @@ def test_a_downloaded_folder_uploaded_again_sends_only_the_users_files_and_no_ou
     (work / "leak.txt").symlink_to(secret)
     (work / "leaked-folder").symlink_to(secret.parent, target_is_directory=True)
     (work / "alias.csv").symlink_to(work / "a.csv")  # a link inside the folder is an ordinary file
+    (work / "x_vti_y.csv").write_bytes(b"a name SharePoint refuses")
     with caplog.at_level(logging.INFO):
         result = service.upload(work, url=OUTBOX_URL)
     assert _remote_files(documents, "Outbox") == {
@@ -143,10 +146,11 @@ def test_a_downloaded_folder_uploaded_again_sends_only_the_users_files_and_no_ou
         "alias.csv": b"a,b\n1,2\n",
         "sub/b.csv": b"b\n",
     }
-    assert (result["uploaded"], result["skipped"]) == (3, len(state) + 3)
+    assert (result["uploaded"], result["skipped"]) == (3, len(state) + 4)
     assert "Not uploading leak.txt: a symbolic link to" in caplog.text and "outside the folder" in caplog.text
     assert "Not uploading leaked-folder: a symbolic link to a folder is not followed" in caplog.text
     assert "Not uploading .a.csv.k2j4h5g6.part: the provider's own state" in caplog.text
+    assert "Not uploading x_vti_y.csv: SharePoint does not allow '_vti_' in a name" in caplog.text
 
 
 # -- the stored copy is not what was sent ------------------------------------------------------------
@@ -178,6 +182,18 @@ def test_a_reply_without_a_hash_and_the_wrong_size_fails_and_says_what_to_do(
     message = str(info.value)
     assert "SharePoint reports 3 bytes with no QuickXorHash" in message and "100,000 bytes" in message
     assert "under its final name 'Outbox/data.bin'" in message and "run the task again" in message
+
+
+def test_a_reply_with_our_hash_but_no_size_is_verified_by_the_hash(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+) -> None:
+    local = tmp_path / "data.bin"
+    local.write_bytes(content_for("data.bin", 100_000))
+    graph_emulator.faults.tamper(
+        r"data\.bin:/content$", _stored_as(None, quick_xor(local.read_bytes())), origin="graph", method="PUT"
+    )
+    result = sharepoint_for(graph_emulator, app, pem_path).upload(local, url=OUTBOX_URL)
+    assert result["uploaded"] == 1 and "verified" not in result["items"][0]  # by hash, the usual case
 
 
 def test_a_different_hash_after_an_upload_session_names_the_suspect_file_and_the_next_step(
@@ -239,6 +255,36 @@ def test_an_office_document_rewritten_by_sharepoint_is_accepted_and_reported(
     assert "SharePoint rewrote 2 Office document(s)" in caplog.text
 
 
+def _emulator_rewrites_office_documents() -> bool:
+    """Whether the emulator stores Office documents rewritten, as SharePoint does (issue 10)."""
+    try:
+        return importlib.util.find_spec("airflow_provider_graphcert.testing.emulator.graph.office") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _workbook(path: Path) -> Path:
+    """A minimal Office Open XML package (a zip), which SharePoint opens and writes its properties into."""
+    with zipfile.ZipFile(path, "w") as package:
+        package.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        package.writestr("xl/workbook.xml", '<?xml version="1.0"?><workbook/>')
+    return path
+
+
+@pytest.mark.skipif(not _emulator_rewrites_office_documents(), reason="the emulator does not rewrite Office files yet")
+def test_a_workbook_that_the_library_really_rewrites_uploads_by_default_and_fails_strict(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+) -> None:
+    local = _workbook(tmp_path / "budget.xlsx")
+    service = sharepoint_for(graph_emulator, app, pem_path)
+    result = service.upload(local, url=OUTBOX_URL)
+    stored = documents.resolve("Outbox/budget.xlsx")
+    assert result["items"][0]["verified"] == "rewritten_by_sharepoint"
+    assert result["items"][0]["stored_size"] == stored.size != local.stat().st_size
+    with pytest.raises(IntegrityError, match="upload with verify='office_aware'"):
+        service.upload(local, url=OUTBOX_URL, verify="strict")
+
+
 def test_the_same_rewrite_of_an_ordinary_file_still_fails(
     graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
 ) -> None:
@@ -272,6 +318,17 @@ def test_strict_verification_on_the_operator_fails_a_rewritten_office_document_a
     with pytest.raises(ConfigurationError, match="must be one of strict, office_aware") as info:
         SharePointUploadOperator(task_id="push", local_path=str(local), url=OUTBOX_URL, verify="lenient").execute({})
     assert info.value.field == "verify"
+
+
+def test_an_upload_with_no_workers_is_refused_naming_the_argument(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.csv").write_bytes(b"a")
+    with pytest.raises(ConfigurationError, match="max_workers 0 must be a whole number of at least 1") as info:
+        sharepoint_for(graph_emulator, app, pem_path).upload(tmp_path / "out", url=OUTBOX_URL, max_workers=0)
+    assert info.value.field == "max_workers"
+    assert _remote_files(documents, "Outbox") == {}
 
 
 # -- the sensor: a broken connection is not "no file yet" --------------------------------------------
