@@ -68,6 +68,7 @@ class DownloadedFile:
     e_tag: str | None
     resumed: int = 0  # how many times the body was resumed after a dropped connection
     verified: bool = True  # False: Graph sent no hash, so only the size was checked
+    relative: str = ""  # the path below the job's target, when a folder job landed it
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "item_id": self.item_id, "size": self.size, "quickXorHash": self.quick_xor_hash}
