@@ -139,9 +139,14 @@ def sync_folder(
     with landing.held():
         result = SyncResult()
         stored_link = store.load()
-        tree, local_link = _load_state(landing.state)
+        tree, local_link, scope = _load_state(landing.state)
         # The local map must belong to the stored link; otherwise paths cannot be rebuilt: go full.
         link = stored_link if stored_link and stored_link == local_link else None
+        if link is not None and scope not in (None, (drive_id, folder_id)):
+            # The task now points at another folder (or library) with the same state: the files of
+            # the new folder that did not change since the link would never be fetched.
+            logger.info("The sync's folder changed since its last run; running a full pass.")
+            link = None
         if link is not None and not _on_graph_host(client, link):
             log.warning(
                 "The stored delta link points to %s, not to Graph; it is ignored (the token is never sent there) "
@@ -189,7 +194,7 @@ def sync_folder(
                 "next run retries them.",
                 landed,
             )
-        _save_state(landing.state, tree, new_link)
+        _save_state(landing.state, tree, new_link, drive_id, folder_id)
         store.save(new_link)
     return result
 
@@ -323,7 +328,8 @@ def _mirror(landing: Landing, manifest: Manifest, tree: _Tree, folder_id: str, r
         result.deleted.append(relative)
 
 
-def _load_state(state: StateFiles) -> tuple[_Tree, str | None]:
+def _load_state(state: StateFiles) -> tuple[_Tree, str | None, tuple[str, str] | None]:
+    """(map of the drive, delta link, (drive id, folder id) it was made for, None if not recorded)."""
     for name in (SYNC_STATE_NAME, LEGACY_SYNC_STATE_NAME):
         try:
             data = json.loads(state.read_text(name) or "")
@@ -331,12 +337,26 @@ def _load_state(state: StateFiles) -> tuple[_Tree, str | None]:
         except ValueError:
             continue
     else:
-        return _Tree(), None
-    if not isinstance(data, dict) or data.get("version") != _STATE_VERSION:
-        return _Tree(), None
-    return _Tree(data.get("items") or {}), data.get("delta_link")
+        return _Tree(), None, None
+    if not isinstance(data, dict) or data.get("version") != _STATE_VERSION or not isinstance(data.get("items"), dict):
+        return _Tree(), None, None
+    link = data.get("delta_link")
+    scope = (data.get("drive_id"), data.get("folder_id"))
+    known = all(isinstance(part, str) for part in scope)
+    return (
+        _Tree(data["items"]),
+        link if isinstance(link, str) else None,
+        (str(scope[0]), str(scope[1])) if known else None,
+    )
 
 
-def _save_state(state: StateFiles, tree: _Tree, link: str) -> None:
-    state.write_text(SYNC_STATE_NAME, json.dumps({"version": _STATE_VERSION, "delta_link": link, "items": tree.items}))
+def _save_state(state: StateFiles, tree: _Tree, link: str, drive_id: str, folder_id: str) -> None:
+    document = {
+        "version": _STATE_VERSION,
+        "delta_link": link,
+        "drive_id": drive_id,
+        "folder_id": folder_id,
+        "items": tree.items,
+    }
+    state.write_text(SYNC_STATE_NAME, json.dumps(document))
     state.remove(LEGACY_SYNC_STATE_NAME)
