@@ -119,6 +119,8 @@ class FolderDownloadResult:
             "unverified": len(self.unverified),
             "bytes": self.bytes,
             "files": sorted(f.relative for f in self.downloaded)[:1000],
+            # Landed checked by size only (Graph sent no hash): worth a look, or require_hash=True.
+            "unverified_files": sorted(f.relative for f in self.unverified)[:1000],
         }
 
     def failure_list(self, limit: int = 20) -> str:

@@ -105,7 +105,7 @@ class SharePoint:
         with landing.held():
             manifest = Manifest(landing.state)
             if incremental and manifest.unchanged(name, resolved.item, landing.stat(destination)):
-                return {**summary, "skipped": 1, "unverified": 0, "bytes": 0, "files": []}
+                return {**summary, "skipped": 1, "unverified": 0, "bytes": 0, "files": [], "unverified_files": []}
             progress = Progress(f"Download of {name}", size, logger=self.log)
             downloader = FileDownloader(self.client, on_bytes=progress.advance, require_hash=require_hash)
             try:
@@ -130,6 +130,7 @@ class SharePoint:
             "unverified": 0 if done.verified else 1,
             "bytes": done.size,
             "files": [name],
+            "unverified_files": [] if done.verified else [name],
         }
 
     def upload(

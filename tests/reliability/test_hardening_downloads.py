@@ -163,6 +163,7 @@ def test_files_without_a_hash_are_reported_unverified_and_refused_when_hashes_ar
     with caplog.at_level(logging.WARNING):
         summary = service.download(landing / "lenient", url=FOLDER_URL)
     assert (summary["downloaded"], summary["unverified"]) == (2, 2)
+    assert summary["unverified_files"] == ["a.csv", "b.csv"]
     assert "checked by size only" in caplog.text
 
     with pytest.raises(FolderDownloadError, match="require_hash") as info:
