@@ -40,7 +40,7 @@ _WRITE_ADVICE = {
 }
 
 
-def write_failure(exc: OSError, where: Path, field: str) -> str:
+def write_failure(exc: OSError, where: object, field: str) -> str:
     """One sentence for a failed local write: what, why and the fix, naming the task argument."""
     reason = exc.strerror or type(exc).__name__
     advice = _WRITE_ADVICE.get(exc.errno or 0, "check it, or choose another")

@@ -68,6 +68,7 @@ class DownloadedFile:
     e_tag: str | None
     resumed: int = 0  # how many times the body was resumed after a dropped connection
     verified: bool = True  # False: Graph sent no hash, so only the size was checked
+    relative: str = ""  # the path below the job's target, when a folder job landed it
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "item_id": self.item_id, "size": self.size, "quickXorHash": self.quick_xor_hash}
@@ -156,10 +157,9 @@ class FileDownloader:
         budget = RetryBudget(self.client.retry)
         url_refreshes = restarts = resumed = 0
         with atomic_writer(target, "wb") as handle:
-            hasher = QuickXorHash()
-            written = 0
+            body = _Body(handle)
             while True:
-                headers = self._resume_headers(written, version)
+                headers = self._resume_headers(body.written, version)
                 response = self.client.request(
                     "GET", url, authenticated=False, stream=True, headers=headers, raise_for_status=False
                 )
@@ -167,7 +167,7 @@ class FileDownloader:
                     response.close()
                     url_refreshes += 1
                     fresh = self.fresh_item(drive_id, str(item["id"]))
-                    if written:  # the validator check below decides whether the rest still fits
+                    if body.written:  # the validator check below decides whether the rest still fits
                         version.item = fresh
                     else:
                         version = _Version.of(fresh)
@@ -180,61 +180,58 @@ class FileDownloader:
                         status=response.status_code,
                     )
                 validator = response.headers.get("ETag")
-                if written and (validator != version.validator or self._content_changed(drive_id, version)):
+                if body.written and (validator != version.validator or self._content_changed(drive_id, version)):
                     # The file changed since the first bytes came: old bytes + new bytes must never
                     # land, so start the file over with its new metadata (and a new URL).
                     response.close()
                     restarts += 1
                     version, url = self._start_over(drive_id, item, restarts)
-                    handle.seek(0)
-                    handle.truncate()
-                    hasher, written = QuickXorHash(), 0
+                    body.reset()
                     continue
-                if written and response.status_code == 200:
-                    # The server ignored Range (allowed, RFC 9110 14.2): same version, start over.
-                    handle.seek(0)
-                    handle.truncate()
-                    hasher, written = QuickXorHash(), 0
-                if not written:
+                if body.written and response.status_code == 200:
+                    body.reset()  # the server ignored Range (allowed, RFC 9110 14.2): same version, start over
+                if not body.written:
                     version.validator = validator
                 try:
-                    written += self._copy(response, handle, hasher, limit=version.size - written, item=item)
+                    body.written += self._copy(response, body, limit=version.size - body.written, item=item)
                     break
                 except _MID_BODY_ERRORS as exc:
-                    written = _written_so_far(handle)
-                    delay = budget.next_delay(None)
-                    if delay is None:
-                        raise GraphTransportError(
-                            f"Downloading {item_label(item)} kept failing mid-body ({type(exc).__name__}) "
-                            f"after {budget.attempts} attempts; {written} bytes were received."
-                        ) from None
-                    log.warning(
-                        "Download of %s dropped at %d bytes (%s); resuming in %.1f s.",
-                        item_label(item),
-                        written,
-                        type(exc).__name__,
-                        delay,
-                    )
-                    budget.spend(delay)
-                    self.client.sleep(delay)
-                    # The hasher saw exactly the chunks written before the drop, so it carries on.
-                    resumed += 1
+                    body.written = _written_so_far(handle)
+                    self._pause_before_resuming(budget, exc, body.written, item)
+                    resumed += 1  # the hasher saw exactly the chunks written before the drop, so it carries on
                 finally:
                     response.close()
-            digest = hasher.b64digest()
-            self._check(version, item, written, digest)
+            digest = body.hasher.b64digest()
+            self._check(version, item, body.written, digest)
         mtime = remote_mtime(version.item)
         if mtime is not None:
             os.utime(target, (mtime, mtime))
         return DownloadedFile(
             path=str(target),
             item_id=str(item["id"]),
-            size=written,
+            size=body.written,
             quick_xor_hash=digest,
             e_tag=_text(version.item.get("eTag")),
             resumed=resumed,
             verified=version.quick_xor_hash is not None,
         )
+
+    def _pause_before_resuming(self, budget: RetryBudget, exc: Exception, written: int, item: dict[str, Any]) -> None:
+        delay = budget.next_delay(None)
+        if delay is None:
+            raise GraphTransportError(
+                f"Downloading {item_label(item)} kept failing mid-body ({type(exc).__name__}) "
+                f"after {budget.attempts} attempts; {written} bytes were received."
+            ) from None
+        log.warning(
+            "Download of %s dropped at %d bytes (%s); resuming in %.1f s.",
+            item_label(item),
+            written,
+            type(exc).__name__,
+            delay,
+        )
+        budget.spend(delay)
+        self.client.sleep(delay)
 
     def _start_over(self, drive_id: str, item: dict[str, Any], restarts: int) -> tuple[_Version, str]:
         if restarts > _MAX_VERSION_RESTARTS:
@@ -284,12 +281,11 @@ class FileDownloader:
                 item_label(item),
             )
 
-    def _copy(
-        self, response: requests.Response, handle: IO[Any], hasher: QuickXorHash, *, limit: int, item: dict[str, Any]
-    ) -> int:
+    def _copy(self, response: requests.Response, body: _Body, *, limit: int, item: dict[str, Any]) -> int:
         large = _declared_length(response) >= PIPELINE_MIN_BYTES
         copied = 0
-        with _Hashing(hasher, in_background=large) as hashing, _Writeback(handle, enabled=large) as writeback:
+        handle = body.handle
+        with _Hashing(body.hasher, in_background=large) as hashing, _Writeback(handle, enabled=large) as writeback:
             for chunk in response.iter_content(chunk_size=self.chunk_bytes):
                 if not chunk:
                     continue
@@ -307,6 +303,21 @@ class FileDownloader:
                 if self.on_bytes is not None:
                     self.on_bytes(len(chunk))
         return copied
+
+
+class _Body:
+    """The temp file being written and the hash of exactly the bytes it holds."""
+
+    def __init__(self, handle: IO[Any]) -> None:
+        self.handle = handle
+        self.hasher = QuickXorHash()
+        self.written = 0
+
+    def reset(self) -> None:
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.hasher = QuickXorHash()
+        self.written = 0
 
 
 def _text(value: Any) -> str | None:

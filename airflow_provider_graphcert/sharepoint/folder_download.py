@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import fnmatch
 import logging
 import threading
@@ -15,12 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_graphcert.errors import ConfigurationError, GraphCertError, GraphTransportError
-from airflow_provider_graphcert.files import (
-    ensure_writable_dir,
-    exclusive_target,
-    remove_stale_temp_files,
-    write_failure,
-)
+from airflow_provider_graphcert.files import write_failure
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.sharepoint.download import DownloadedFile, FileDownloader
 from airflow_provider_graphcert.sharepoint.item_fields import (
@@ -32,7 +27,8 @@ from airflow_provider_graphcert.sharepoint.item_fields import (
 )
 
 __all__ = ["DownloadEngine", "FileFilter", "FolderDownloadResult", "download_folder", "parse_moment", "walk_files"]
-from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, local_path, safe_segment
+from airflow_provider_graphcert.sharepoint.landing import Landing, LocalLanding
+from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, safe_segment
 from airflow_provider_graphcert.sharepoint.manifest import Manifest
 from airflow_provider_graphcert.sharepoint.progress import InfoLogger, Progress
 
@@ -114,7 +110,7 @@ class FolderDownloadResult:
         """Files that landed checked by size only, because Graph sent no hash for them."""
         return [f for f in self.downloaded if not f.verified]
 
-    def summary(self, target: Path) -> dict[str, Any]:
+    def summary(self, target: object) -> dict[str, Any]:
         return {
             "target": str(target),
             "downloaded": len(self.downloaded),
@@ -122,7 +118,9 @@ class FolderDownloadResult:
             "failed": len(self.failed),
             "unverified": len(self.unverified),
             "bytes": self.bytes,
-            "files": sorted(str(Path(f.path).relative_to(target)) for f in self.downloaded)[:1000],
+            "files": sorted(f.relative for f in self.downloaded)[:1000],
+            # Landed checked by size only (Graph sent no hash): worth a look, or require_hash=True.
+            "unverified_files": sorted(f.relative for f in self.unverified)[:1000],
         }
 
     def failure_list(self, limit: int = 20) -> str:
@@ -199,8 +197,8 @@ def accepted_files(
 
 
 def landing_plan(
-    candidates: Iterable[tuple[str, dict[str, Any]]], target: Path, result: FolderDownloadResult
-) -> Iterator[tuple[str, dict[str, Any], Path]]:
+    candidates: Iterable[tuple[str, dict[str, Any]]], landing: Landing, result: FolderDownloadResult
+) -> Iterator[tuple[str, dict[str, Any], str]]:
     """(relative, item, local path) for each candidate that can land without losing another.
 
     Refused, each into ``result.failed`` with its reason: names that cannot be written safely, and
@@ -211,7 +209,7 @@ def landing_plan(
     seen: dict[str, str] = {}
     for relative, item in candidates:
         try:
-            destination = local_path(target, relative)
+            destination = landing.destination(relative)
         except UnsafeNameError as exc:
             result.failed[relative] = str(exc)
             continue
@@ -257,31 +255,31 @@ class DownloadEngine:
 
     client: GraphClient
     drive_id: str
-    target: Path
+    landing: Landing
     manifest: Manifest
     progress: Progress
     max_workers: int = DEFAULT_MAX_WORKERS
     incremental: bool = True
     require_hash: bool = False
-    field: str = "local_dir"
 
-    def run(self, plan: Iterable[tuple[str, dict[str, Any], Path]], result: FolderDownloadResult) -> None:
+    def run(self, plan: Iterable[tuple[str, dict[str, Any], str]], result: FolderDownloadResult) -> None:
         downloader = FileDownloader(self.client, on_bytes=self.progress.advance, require_hash=self.require_hash)
         futures: dict[Future[DownloadedFile], str] = {}
         stopping = threading.Event()
 
-        def fetch(relative: str, item: dict[str, Any], destination: Path) -> DownloadedFile:
+        def fetch(relative: str, item: dict[str, Any], destination: str) -> DownloadedFile:
             if stopping.is_set():
                 raise _NotTried(NOT_TRIED)
             try:
-                done = downloader.download(self.drive_id, item, destination)
+                done = self.landing.land(downloader, self.drive_id, item, destination)
             except GraphTransportError:
                 stopping.set()
                 raise
+            landed = self.landing.stat(destination) or (done.size, None)
             self.manifest.record(
-                relative, item_id=done.item_id, e_tag=done.e_tag, local=destination, quick_xor_hash=done.quick_xor_hash
+                relative, item_id=done.item_id, e_tag=done.e_tag, landed=landed, quick_xor_hash=done.quick_xor_hash
             )
-            return done
+            return dataclasses.replace(done, relative=relative)
 
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="graphcert-download") as pool:
             try:
@@ -293,7 +291,7 @@ class DownloadEngine:
                     except MalformedItemError as exc:
                         result.failed[relative] = str(exc)
                         continue
-                    if self.incremental and self.manifest.unchanged(relative, item, destination):
+                    if self.incremental and self.manifest.unchanged(relative, item, self.landing.stat(destination)):
                         result.skipped.append(relative)
                         continue
                     self.progress.add_total(size)
@@ -305,7 +303,7 @@ class DownloadEngine:
                     except GraphCertError as exc:
                         result.failed[relative] = str(exc)
                     except OSError as exc:
-                        result.failed[relative] = write_failure(exc, self.target, self.field)
+                        result.failed[relative] = write_failure(exc, self.landing.label, self.landing.field)
             except BaseException:
                 stopping.set()  # whatever stops the job (an error, a task timeout): start nothing new
                 raise
@@ -313,7 +311,7 @@ class DownloadEngine:
             log.warning(
                 "%d files landed checked by size only, because Graph sent no QuickXorHash for them: %s",
                 len(result.unverified),
-                ", ".join(str(Path(f.path).relative_to(self.target)) for f in result.unverified[:20]),
+                ", ".join(f.relative for f in result.unverified[:20]),
             )
 
 
@@ -322,22 +320,11 @@ def check_max_workers(max_workers: int) -> None:
         raise ConfigurationError("max_workers must be a whole number of at least 1.", field="max_workers")
 
 
-@contextlib.contextmanager
-def held_target(target: Path, field: str) -> Iterator[None]:
-    """Check the target is writable, hold it for this job and remove temp files a killed run left."""
-    ensure_writable_dir(target, field)
-    with exclusive_target(target, field):
-        removed = remove_stale_temp_files(target)
-        if removed:
-            log.info("Removed %d temp files that an interrupted run left in %s.", removed, target)
-        yield
-
-
 def download_folder(
     client: GraphClient,
     drive_id: str,
     folder: dict[str, Any],
-    target: Path,
+    target: Path | Landing,
     *,
     file_filter: FileFilter | None = None,
     max_workers: int = DEFAULT_MAX_WORKERS,
@@ -352,13 +339,14 @@ def download_folder(
     check_max_workers(max_workers)
     file_filter = file_filter or FileFilter()
     result = FolderDownloadResult()
-    with held_target(target, "local_dir"):
-        manifest = Manifest(target)
-        progress = Progress(f"Download to {target}", logger=logger)
+    landing = LocalLanding(target) if isinstance(target, Path) else target
+    with landing.held():
+        manifest = Manifest(landing.state)
+        progress = Progress(f"Download to {landing.label}", logger=logger)
         engine = DownloadEngine(
             client,
             drive_id,
-            target,
+            landing,
             manifest,
             progress,
             max_workers=max_workers,
@@ -368,7 +356,7 @@ def download_folder(
         listed = walk_files(client, drive_id, str(folder["id"]), on_unsafe=result.failed.__setitem__)
         accepted = accepted_files(listed, file_filter, result)
         try:
-            engine.run(landing_plan(accepted, target, result), result)
+            engine.run(landing_plan(accepted, landing, result), result)
         finally:
             save_manifest(manifest)
     progress.report(final=True)

@@ -14,46 +14,42 @@ could overwrite) is read once and replaced.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from airflow_provider_graphcert.files import OWN_FILE_PREFIX, atomic_writer
+from airflow_provider_graphcert.files import OWN_FILE_PREFIX
 from airflow_provider_graphcert.sharepoint.item_fields import MalformedItemError, file_size, quick_xor_hash
+from airflow_provider_graphcert.sharepoint.landing import JOURNAL_NAME, LocalStateFiles, StateFiles
 
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = f"{OWN_FILE_PREFIX}manifest.json"
-JOURNAL_NAME = f"{OWN_FILE_PREFIX}journal.jsonl"
 LEGACY_MANIFEST_NAME = ".graphcert-manifest.json"
 _VERSION = 1
 
+__all__ = ["JOURNAL_NAME", "LEGACY_MANIFEST_NAME", "MANIFEST_NAME", "Manifest"]
+
 
 class Manifest:
-    def __init__(self, directory: Path) -> None:
-        self.path = directory / MANIFEST_NAME
-        self.journal_path = directory / JOURNAL_NAME
-        self._legacy: Path | None = None
-        self._entries: dict[str, dict[str, Any]] = {}
+    """``state``: a local folder, or the state files of any landing (see sharepoint/landing.py)."""
+
+    def __init__(self, state: Path | StateFiles) -> None:
+        self.state = LocalStateFiles(state) if isinstance(state, Path) else state
+        self.path = state / MANIFEST_NAME if isinstance(state, Path) else MANIFEST_NAME
+        self._legacy = False
         self._lock = threading.Lock()
-        self._journal: IO[str] | None = None
-        files = _read_files(self.path)
+        files = _parse_files(self.state.read_text(MANIFEST_NAME))
         if files is None:
-            files = _read_files(directory / LEGACY_MANIFEST_NAME)
-            if files is not None:
-                self._legacy = directory / LEGACY_MANIFEST_NAME
-        self._entries = files or {}
+            files = _parse_files(self.state.read_text(LEGACY_MANIFEST_NAME))
+            self._legacy = files is not None
+        self._entries: dict[str, dict[str, Any]] = files or {}
         self._replay_journal()
 
     def _replay_journal(self) -> None:
-        try:
-            lines = self.journal_path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return
-        for line in lines:
+        for line in self.state.read_journal():
             try:
                 record = json.loads(line)
             except ValueError:  # a line torn by the kill that ended the last run
@@ -66,52 +62,45 @@ class Manifest:
             else:
                 self._entries[relative] = record
 
-    def unchanged(self, relative: str, item: dict[str, Any], local: Path) -> bool:
-        """True when ``local`` is what we downloaded last time and the remote item did not change."""
+    def unchanged(self, relative: str, item: dict[str, Any], landed: tuple[int, int | None] | None) -> bool:
+        """True when what landed (size, mtime) is what we downloaded last time and the remote item did not change."""
         with self._lock:
             entry = self._entries.get(relative)
-        if not entry or entry.get("id") != item.get("id"):
+        if not entry or entry.get("id") != item.get("id") or landed is None:
+            return False
+        size, mtime = landed
+        if size != entry.get("size"):
+            return False
+        if mtime is not None and mtime != int(entry.get("mtime") or -1):
             return False
         try:
-            stat = local.stat()
-        except OSError:
-            return False
-        if stat.st_size != entry.get("size") or int(stat.st_mtime) != int(entry.get("mtime", -1)):
-            return False
-        try:
-            remote, size = quick_xor_hash(item), file_size(item)
+            remote, remote_size = quick_xor_hash(item), file_size(item)
         except MalformedItemError:
             return False  # the download reports it
         if remote and remote == entry.get("quickXorHash"):
-            return size == entry.get("size")
+            return remote_size == entry.get("size")
         return bool(item.get("eTag")) and item.get("eTag") == entry.get("eTag")
 
-    def record(self, relative: str, *, item_id: str, e_tag: str | None, local: Path, quick_xor_hash: str) -> None:
-        """Remember a file that landed, in memory and at once in the journal."""
-        stat = local.stat()
-        entry = {
-            "id": item_id,
-            "eTag": e_tag,
-            "size": stat.st_size,
-            "mtime": int(stat.st_mtime),
-            "quickXorHash": quick_xor_hash,
-        }
+    def record(
+        self,
+        relative: str,
+        *,
+        item_id: str,
+        e_tag: str | None,
+        landed: tuple[int, int | None],
+        quick_xor_hash: str,
+    ) -> None:
+        """Remember a file that landed (its size and mtime there), in memory and at once in the journal."""
+        size, mtime = landed
+        entry = {"id": item_id, "eTag": e_tag, "size": size, "mtime": mtime, "quickXorHash": quick_xor_hash}
         with self._lock:
             self._entries[relative] = entry
-            self._append({"path": relative, **entry})
+        self.state.append_journal(json.dumps({"path": relative, **entry}, separators=(",", ":")))
 
     def forget(self, relative: str) -> None:
         with self._lock:
             self._entries.pop(relative, None)
-            self._append({"path": relative, "forget": True})
-
-    def _append(self, record: dict[str, Any]) -> None:
-        # Flushed per line, not fsynced: it survives the process being killed (the kernel has it);
-        # after a power loss the next run merely downloads those files again.
-        if self._journal is None:
-            self._journal = self.journal_path.open("a", encoding="utf-8")
-        self._journal.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._journal.flush()
+        self.state.append_journal(json.dumps({"path": relative, "forget": True}, separators=(",", ":")))
 
     def paths(self) -> list[str]:
         with self._lock:
@@ -121,23 +110,20 @@ class Manifest:
         """Write the snapshot, then drop the journal it now contains (and an old-format manifest)."""
         with self._lock:
             payload = {"version": _VERSION, "files": dict(self._entries)}
-            with atomic_writer(self.path, "w") as handle:
-                json.dump(payload, handle, indent=0, sort_keys=True)
-            if self._journal is not None:
-                self._journal.close()
-                self._journal = None
-            self.journal_path.unlink(missing_ok=True)
-            if self._legacy is not None:
-                with contextlib.suppress(OSError):
-                    self._legacy.unlink()
-                log.info("Moved the download manifest from %s to %s.", self._legacy.name, self.path.name)
-                self._legacy = None
+        self.state.write_text(MANIFEST_NAME, json.dumps(payload, indent=0, sort_keys=True))
+        self.state.clear_journal()
+        if self._legacy:
+            self.state.remove(LEGACY_MANIFEST_NAME)
+            log.info("Moved the download manifest from %s to %s.", LEGACY_MANIFEST_NAME, MANIFEST_NAME)
+            self._legacy = False
 
 
-def _read_files(path: Path) -> dict[str, dict[str, Any]] | None:
+def _parse_files(text: str | None) -> dict[str, dict[str, Any]] | None:
+    if text is None:
+        return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(text)
+    except ValueError:
         return None
     if isinstance(data, dict) and data.get("version") == _VERSION and isinstance(data.get("files"), dict):
         files: dict[str, dict[str, Any]] = data["files"]

@@ -18,12 +18,12 @@ from airflow_provider_graphcert.sharepoint.folder_download import (
     DEFAULT_MAX_WORKERS,
     FileFilter,
     download_folder,
-    held_target,
     save_manifest,
     walk_files,
 )
 from airflow_provider_graphcert.sharepoint.item_actions import ItemActions, check_new_name
 from airflow_provider_graphcert.sharepoint.item_fields import file_size, modified_at
+from airflow_provider_graphcert.sharepoint.landing import Landing, landing_for
 from airflow_provider_graphcert.sharepoint.lists import ExportFormat, check_export_format, check_fields, export_list
 from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, safe_segment
 from airflow_provider_graphcert.sharepoint.locations import SharePointLocation, parse_sharepoint_url
@@ -62,7 +62,7 @@ class SharePoint:
 
     def download(
         self,
-        local_dir: str | Path,
+        destination: str | Path | Any = None,
         *,
         url: str | SharePointLocation | None = None,
         site_url: str | None = None,
@@ -74,13 +74,16 @@ class SharePoint:
         max_workers: int = DEFAULT_MAX_WORKERS,
         incremental: bool = True,
         require_hash: bool = False,
+        local_dir: str | Path | None = None,
     ) -> dict[str, Any]:
-        """A file or a whole folder into ``local_dir``; returns a small JSON-able summary.
+        """A file or a whole folder into ``destination``; returns a small JSON-able summary.
 
+        ``destination``: a local folder, a URL with a scheme (``file://``, ``memory://``, ``s3://`` ...)
+        or an Airflow ``ObjectStoragePath`` (sharepoint/landing.py); ``local_dir`` is its old name.
         ``require_hash``: fail files for which Graph sent no QuickXorHash instead of landing them
         checked by size only (counted as ``unverified`` in the summary).
         """
-        target = local_argument(local_dir, "local_dir")
+        landing = _landing(destination, local_dir)
         file_filter = FileFilter.build(include, exclude, modified_since)
         resolved = self.resolve(url=url, site_url=site_url, library=library, path=path)
         if resolved.is_folder:
@@ -88,57 +91,55 @@ class SharePoint:
                 self.client,
                 resolved.drive_id,
                 resolved.item,
-                target,
+                landing,
                 file_filter=file_filter,
                 max_workers=max_workers,
                 incremental=incremental,
                 require_hash=require_hash,
                 logger=self.log,
             )
-            return result.summary(target)
-        return self._download_file(resolved, target, incremental=incremental, require_hash=require_hash)
+            return result.summary(landing.label)
+        return self._download_file(resolved, landing, incremental=incremental, require_hash=require_hash)
 
     def _download_file(
-        self, resolved: ResolvedItem, target: Path, *, incremental: bool, require_hash: bool
+        self, resolved: ResolvedItem, landing: Landing, *, incremental: bool, require_hash: bool
     ) -> dict[str, Any]:
         name = str(resolved.item.get("name", ""))
         try:
-            destination = target / safe_segment(name)
+            destination = landing.destination(safe_segment(name))
             size = file_size(resolved.item)
         except GraphCertError as exc:
             raise GraphCertError(str(exc)) from None
-        with held_target(target, "local_dir"):
-            manifest = Manifest(target)
-            if incremental and manifest.unchanged(name, resolved.item, destination):
-                return {
-                    "target": str(target),
-                    "downloaded": 0,
-                    "skipped": 1,
-                    "failed": 0,
-                    "unverified": 0,
-                    "bytes": 0,
-                    "files": [],
-                }
+        summary: dict[str, Any] = {"target": landing.label, "downloaded": 0, "skipped": 0, "failed": 0}
+        with landing.held():
+            manifest = Manifest(landing.state)
+            if incremental and manifest.unchanged(name, resolved.item, landing.stat(destination)):
+                return {**summary, "skipped": 1, "unverified": 0, "bytes": 0, "files": [], "unverified_files": []}
             progress = Progress(f"Download of {name}", size, logger=self.log)
             downloader = FileDownloader(self.client, on_bytes=progress.advance, require_hash=require_hash)
             try:
-                done = downloader.download(resolved.drive_id, resolved.item, destination)
+                done = landing.land(downloader, resolved.drive_id, resolved.item, destination)
             except OSError as exc:  # e.g. the disk filled up mid-file: nothing landed under the final name
-                raise ConfigurationError(write_failure(exc, target, "local_dir"), field="local_dir") from None
+                raise ConfigurationError(
+                    write_failure(exc, landing.label, landing.field), field=landing.field
+                ) from None
             manifest.record(
-                name, item_id=done.item_id, e_tag=done.e_tag, local=destination, quick_xor_hash=done.quick_xor_hash
+                name,
+                item_id=done.item_id,
+                e_tag=done.e_tag,
+                landed=landing.stat(destination) or (done.size, None),
+                quick_xor_hash=done.quick_xor_hash,
             )
             save_manifest(manifest)
         progress.file_done()
         progress.report(final=True)
         return {
-            "target": str(target),
+            **summary,
             "downloaded": 1,
-            "skipped": 0,
-            "failed": 0,
             "unverified": 0 if done.verified else 1,
             "bytes": done.size,
             "files": [name],
+            "unverified_files": [] if done.verified else [name],
         }
 
     def upload(
@@ -231,8 +232,8 @@ class SharePoint:
 
     def sync(
         self,
-        local_dir: str | Path,
-        store: DeltaLinkStore,
+        destination: str | Path | Any = None,
+        store: DeltaLinkStore | None = None,
         *,
         url: str | SharePointLocation | None = None,
         site_url: str | None = None,
@@ -243,8 +244,15 @@ class SharePoint:
         exclude: Sequence[str] | str | None = None,
         max_workers: int = DEFAULT_MAX_WORKERS,
         require_hash: bool = False,
+        local_dir: str | Path | None = None,
     ) -> dict[str, Any]:
-        target = local_argument(local_dir, "local_dir")
+        """Land what changed below a folder into ``destination`` (as for :meth:`download`).
+
+        The delta link lives in ``store`` (an Airflow Variable in the operator).
+        """
+        if store is None:
+            raise ConfigurationError("Sync needs a store for its delta link.", field="store")
+        landing = _landing(destination, local_dir)
         resolved = self.resolve(url=url, site_url=site_url, library=library, path=path)
         if not resolved.is_folder:
             raise ConfigurationError("Sync works on folders; use the download operator for a single file.", field="url")
@@ -252,7 +260,7 @@ class SharePoint:
             self.client,
             resolved.drive_id,
             resolved.id,
-            target,
+            landing,
             store,
             mirror_deletions=mirror_deletions,
             file_filter=FileFilter.build(include, exclude, None),
@@ -439,6 +447,18 @@ class SharePoint:
             resolved.drive.name,
         )
         return {"deleted": int(deleted), "path": resolved.path, "item_id": resolved.id}
+
+
+def _landing(destination: Any, local_dir: str | Path | None) -> Landing:
+    """Where files land, from the new argument or its old name (one of them, not both)."""
+    if destination is not None and local_dir is not None:
+        raise ConfigurationError("Give destination or its old name local_dir, not both.", field="destination")
+    if local_dir is not None:
+        return landing_for(local_dir, "local_dir")
+    return landing_for(
+        destination,
+        "local_dir" if isinstance(destination, str | Path) and "://" not in str(destination) else "destination",
+    )
 
 
 def _item_summary(uploaded: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from airflow_provider_graphcert.errors import GraphCertError, GraphRequestError
-from airflow_provider_graphcert.files import OWN_FILE_PREFIX, atomic_writer
+from airflow_provider_graphcert.files import OWN_FILE_PREFIX
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.sharepoint.folder_download import (
     DEFAULT_MAX_WORKERS,
@@ -30,11 +30,11 @@ from airflow_provider_graphcert.sharepoint.folder_download import (
     FolderDownloadResult,
     accepted_files,
     check_max_workers,
-    held_target,
     landing_plan,
     save_manifest,
 )
-from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, local_path, safe_segment
+from airflow_provider_graphcert.sharepoint.landing import Landing, LocalLanding, StateFiles
+from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, safe_segment
 from airflow_provider_graphcert.sharepoint.manifest import Manifest
 from airflow_provider_graphcert.sharepoint.progress import InfoLogger, Progress
 
@@ -120,7 +120,7 @@ def sync_folder(
     client: GraphClient,
     drive_id: str,
     folder_id: str,
-    target: Path,
+    target: Path | Landing,
     store: DeltaLinkStore,
     *,
     mirror_deletions: bool = False,
@@ -135,12 +135,18 @@ def sync_folder(
     differs: the changed items of the delta feed instead of a walk of the folder.
     """
     check_max_workers(max_workers)
-    with held_target(target, "local_dir"):
+    landing = LocalLanding(target) if isinstance(target, Path) else target
+    with landing.held():
         result = SyncResult()
         stored_link = store.load()
-        tree, local_link = _load_state(target)
+        tree, local_link, scope = _load_state(landing.state)
         # The local map must belong to the stored link; otherwise paths cannot be rebuilt: go full.
         link = stored_link if stored_link and stored_link == local_link else None
+        if link is not None and scope not in (None, (drive_id, folder_id)):
+            # The task now points at another folder (or library) with the same state: the files of
+            # the new folder that did not change since the link would never be fetched.
+            logger.info("The sync's folder changed since its last run; running a full pass.")
+            link = None
         if link is not None and not _on_graph_host(client, link):
             log.warning(
                 "The stored delta link points to %s, not to Graph; it is ignored (the token is never sent there) "
@@ -156,24 +162,24 @@ def sync_folder(
         result.full_pass = result.full_pass or resynced
         file_filter = file_filter or FileFilter()
         landed = FolderDownloadResult()
-        manifest = Manifest(target)
-        progress = Progress(f"Sync to {target}", logger=logger)
+        manifest = Manifest(landing.state)
+        progress = Progress(f"Sync to {landing.label}", logger=logger)
         engine = DownloadEngine(
-            client, drive_id, target, manifest, progress, max_workers=max_workers, require_hash=require_hash
+            client, drive_id, landing, manifest, progress, max_workers=max_workers, require_hash=require_hash
         )
         try:
             wanted = accepted_files(_changed_files(changed, tree, folder_id, landed), file_filter, landed)
-            plan = landing_plan(wanted, target, landed)
+            plan = landing_plan(wanted, landing, landed)
             engine.run(plan, landed)
             if mirror_deletions:
-                _mirror(target, manifest, tree, folder_id, result)
+                _mirror(landing, manifest, tree, folder_id, result)
         finally:
             save_manifest(manifest)
         progress.report(final=True)
-        _fill(result, landed, target)
+        _fill(result, landed)
         logger.info(
             "Sync to %s: %d downloaded, %d unchanged, %d deleted, %d failed, %d unverified%s.",
-            target,
+            landing.label,
             len(result.downloaded),
             result.skipped,
             len(result.deleted),
@@ -188,8 +194,7 @@ def sync_folder(
                 "next run retries them.",
                 landed,
             )
-        _save_state(target / SYNC_STATE_NAME, tree, new_link)
-        (target / LEGACY_SYNC_STATE_NAME).unlink(missing_ok=True)
+        _save_state(landing.state, tree, new_link, drive_id, folder_id)
         store.save(new_link)
     return result
 
@@ -212,8 +217,8 @@ def _changed_files(
             yield relative, item
 
 
-def _fill(result: SyncResult, landed: FolderDownloadResult, target: Path) -> None:
-    result.downloaded = [Path(f.path).relative_to(target).as_posix() for f in landed.downloaded]
+def _fill(result: SyncResult, landed: FolderDownloadResult) -> None:
+    result.downloaded = [f.relative for f in landed.downloaded]
     result.bytes = landed.bytes
     result.skipped = len(landed.skipped)
     result.failed = dict(landed.failed)
@@ -304,8 +309,8 @@ def _apply_page(page: dict[str, Any], tree: _Tree, changed: dict[str, dict[str, 
         changed[item_id] = item
 
 
-def _mirror(target: Path, manifest: Manifest, tree: _Tree, folder_id: str, result: SyncResult) -> None:
-    """Delete local files whose remote item was deleted or is no longer below the folder."""
+def _mirror(landing: Landing, manifest: Manifest, tree: _Tree, folder_id: str, result: SyncResult) -> None:
+    """Delete landed files whose remote item was deleted or is no longer below the folder."""
     remote_paths: set[str] = set()
     for item_id, entry in tree.items.items():
         with contextlib.suppress(UnsafeNameError):
@@ -315,28 +320,43 @@ def _mirror(target: Path, manifest: Manifest, tree: _Tree, folder_id: str, resul
         if relative in remote_paths:
             continue
         try:
-            stale = local_path(target, relative)
+            stale = landing.destination(relative)
         except UnsafeNameError:
             continue
-        stale.unlink(missing_ok=True)
+        landing.delete(stale)
         manifest.forget(relative)
         result.deleted.append(relative)
 
 
-def _load_state(target: Path) -> tuple[_Tree, str | None]:
+def _load_state(state: StateFiles) -> tuple[_Tree, str | None, tuple[str, str] | None]:
+    """(map of the drive, delta link, (drive id, folder id) it was made for, None if not recorded)."""
     for name in (SYNC_STATE_NAME, LEGACY_SYNC_STATE_NAME):
         try:
-            data = json.loads((target / name).read_text(encoding="utf-8"))
+            data = json.loads(state.read_text(name) or "")
             break
-        except (OSError, ValueError):
+        except ValueError:
             continue
     else:
-        return _Tree(), None
-    if not isinstance(data, dict) or data.get("version") != _STATE_VERSION:
-        return _Tree(), None
-    return _Tree(data.get("items") or {}), data.get("delta_link")
+        return _Tree(), None, None
+    if not isinstance(data, dict) or data.get("version") != _STATE_VERSION or not isinstance(data.get("items"), dict):
+        return _Tree(), None, None
+    link = data.get("delta_link")
+    scope = (data.get("drive_id"), data.get("folder_id"))
+    known = all(isinstance(part, str) for part in scope)
+    return (
+        _Tree(data["items"]),
+        link if isinstance(link, str) else None,
+        (str(scope[0]), str(scope[1])) if known else None,
+    )
 
 
-def _save_state(path: Path, tree: _Tree, link: str) -> None:
-    with atomic_writer(path, "w") as handle:
-        json.dump({"version": _STATE_VERSION, "delta_link": link, "items": tree.items}, handle)
+def _save_state(state: StateFiles, tree: _Tree, link: str, drive_id: str, folder_id: str) -> None:
+    document = {
+        "version": _STATE_VERSION,
+        "delta_link": link,
+        "drive_id": drive_id,
+        "folder_id": folder_id,
+        "items": tree.items,
+    }
+    state.write_text(SYNC_STATE_NAME, json.dumps(document))
+    state.remove(LEGACY_SYNC_STATE_NAME)

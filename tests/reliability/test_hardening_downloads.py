@@ -163,6 +163,7 @@ def test_files_without_a_hash_are_reported_unverified_and_refused_when_hashes_ar
     with caplog.at_level(logging.WARNING):
         summary = service.download(landing / "lenient", url=FOLDER_URL)
     assert (summary["downloaded"], summary["unverified"]) == (2, 2)
+    assert summary["unverified_files"] == ["a.csv", "b.csv"]
     assert "checked by size only" in caplog.text
 
     with pytest.raises(FolderDownloadError, match="require_hash") as info:
@@ -412,6 +413,18 @@ def test_a_delta_link_to_another_host_is_never_followed_and_the_next_run_recover
     result = service.sync(landing, store, url=INBOX_URL)
     assert (result["full_pass"], result["downloaded"]) == (True, 1)
     assert store.link is not None and store.link.startswith(graph_emulator.graph_url)
+
+
+def test_pointing_a_sync_at_another_folder_with_the_same_state_fetches_that_folder_whole(
+    service: SharePoint, documents: Drive, landing: Path
+) -> None:
+    documents.put_file("Inbox/a.csv", b"a")
+    documents.put_file("Archive/old.csv", b"old")  # existed before the first sync, never changes
+    store = MemoryStore()
+    service.sync(landing, store, url=INBOX_URL)
+    result = service.sync(landing, store, url=f"{LIBRARY_URL}/Archive")
+    assert (result["full_pass"], result["downloaded"]) == (True, 1)
+    assert (landing / "old.csv").read_bytes() == b"old"
 
 
 # -- 3 (sibling): a delta feed that loops ------------------------------------------------------------
