@@ -19,14 +19,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from airflow_provider_graphcert.testing.emulator.assertions import (
+from airflow_provider_graphcert.testing.emulator.entra.assertions import (
     MULTI_TENANT_ALIASES,
     EntraError,
     authenticate_token_request,
     resolve_tenant,
 )
+from airflow_provider_graphcert.testing.emulator.entra.state import EmulatorState, Tenant, TokenRequestRecord
 from airflow_provider_graphcert.testing.emulator.faults import FaultResponse, Scope
-from airflow_provider_graphcert.testing.emulator.state import EmulatorState, Tenant, TokenRequestRecord
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 # A8: what Entra's discovery document advertises.
