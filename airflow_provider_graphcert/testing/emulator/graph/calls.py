@@ -10,7 +10,9 @@ from typing import Any, TypeAlias
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from airflow_provider_graphcert.testing.emulator.graph.addressing import ItemAddress
 from airflow_provider_graphcert.testing.emulator.graph.common import GraphError, Identity, invalid_request
+from airflow_provider_graphcert.testing.emulator.graph.drives import Drive, Item
 from airflow_provider_graphcert.testing.emulator.graph.render import actor_from_claims
 from airflow_provider_graphcert.testing.emulator.graph.state import GraphState
 
@@ -145,3 +147,9 @@ class RouteBase:
     def _only(call: GraphCall, *methods: str) -> None:
         if call.method not in methods and not (call.method == "HEAD" and "GET" in methods):
             raise method_not_allowed()
+
+    @staticmethod
+    def resolve(drive: Drive, address: ItemAddress) -> Item:
+        """The item an address names: from the root or an item id, then down its relative path."""
+        base = drive.item(address.item_id) if address.item_id is not None else drive.root
+        return drive.resolve(address.path, base=base) if address.path is not None else base

@@ -107,6 +107,21 @@ def name_already_exists(name: str) -> GraphError:
     return GraphError(409, "nameAlreadyExists", f"The specified item name already exists: {name!r}.")
 
 
+# The code of every 501 the emulator answers: distinct from Graph's own codes, so a test that
+# reaches a feature the emulator lacks fails loudly instead of passing on a silently wrong answer.
+NOT_IMPLEMENTED_CODE = "emulatorNotImplemented"
+
+
+def not_implemented(feature: str) -> GraphError:
+    """HTTP 501 naming what Graph has and the emulator does not (docs/testing-your-dags.md)."""
+    return GraphError(
+        501,
+        NOT_IMPLEMENTED_CODE,
+        f"The Graph emulator does not implement {feature}. "
+        "docs/testing-your-dags.md lists what it implements; test this against real Graph.",
+    )
+
+
 def upload_session_not_found() -> GraphError:
     return GraphError(
         404, "itemNotFound", "The upload session was not found or has expired.", inner_code="uploadSessionNotFound"

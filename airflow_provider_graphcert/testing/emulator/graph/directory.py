@@ -55,6 +55,10 @@ class Directory:
     def entry(self, index: int) -> dict[str, Any]:
         return self._user(index) if self.kind == "user" else self._group(index)
 
+    def sample_entry(self) -> dict[str, Any]:
+        """An entry with every property, to check property names even in an empty directory."""
+        return self.entry(0)
+
     def entries(self, start: int, stop: int) -> list[dict[str, Any]]:
         return [self.entry(i) for i in range(start, min(stop, self.count))]
 

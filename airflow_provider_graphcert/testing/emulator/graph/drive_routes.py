@@ -1,58 +1,78 @@
-"""Drives and driveItems: metadata, children, content, uploads (B7, B8, B9) and delta (B4)."""
+"""Drives and driveItems, routed by Graph's addressing grammar (``addressing``): metadata, children
+(with $orderby, $select, $expand=children), content (docs/microsoft-rules.md §B7), and dispatch
+to the uploads, delta/search and write handlers.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.responses import Response
 
-from airflow_provider_graphcert.testing.emulator.graph.addressing import ItemAddress, parse_item_address
-from airflow_provider_graphcert.testing.emulator.graph.blobs import StoredBody
+from airflow_provider_graphcert.testing.emulator.graph.addressing import ItemAddress, parse_item_address, parse_segment
 from airflow_provider_graphcert.testing.emulator.graph.calls import (
     FILES_READ_ROLES,
     FILES_WRITE_ROLES,
     GraphCall,
-    RouteBase,
     method_not_allowed,
-    read_json,
-    receive_body,
     segment_not_found,
 )
 from airflow_provider_graphcert.testing.emulator.graph.common import (
-    DELTA_DEFAULT_PAGE_SIZE,
     DRIVE_DEFAULT_PAGE_SIZE,
     DRIVE_MAX_PAGE_SIZE,
-    SIMPLE_UPLOAD_MAX_BYTES,
-    DeltaTokenExpired,
-    GraphError,
     invalid_request,
-    split_path,
+    item_not_found,
+    not_implemented,
 )
-from airflow_provider_graphcert.testing.emulator.graph.drives import DeltaCursor, DeltaEntry, Drive, Item
+from airflow_provider_graphcert.testing.emulator.graph.delta_routes import DeltaRoutes
+from airflow_provider_graphcert.testing.emulator.graph.drives import Drive, Item
+from airflow_provider_graphcert.testing.emulator.graph.item_write_routes import ItemWriteRoutes
 from airflow_provider_graphcert.testing.emulator.graph.odata import (
+    check_options,
+    collection_context,
     decode_skiptoken,
     encode_skiptoken,
     link_with,
+    parse_expand,
     parse_select,
     parse_top,
 )
+from airflow_provider_graphcert.testing.emulator.graph.odata_filter import parse_orderby, sort_entities
 from airflow_provider_graphcert.testing.emulator.graph.render import (
     download_url,
     drive_json,
-    iso_millis,
     item_json,
     json_response,
     select_properties,
-    tombstone_json,
-    upload_url,
 )
+from airflow_provider_graphcert.testing.emulator.graph.upload_routes import UploadRoutes
+
+ItemHandler = Callable[[GraphCall, Drive, ItemAddress], Awaitable[Response]]
+
+# Segments Graph has after a driveItem that the emulator does not implement: 501, never a 400.
+UNIMPLEMENTED_ITEM_SEGMENTS = frozenset(
+    {"thumbnails", "versions", "permissions", "invite", "createLink", "checkin", "checkout", "discardCheckout",
+     "preview", "restore", "follow", "unfollow", "workbook", "listItem", "analytics", "subscriptions",
+     "extensions", "retentionLabel", "assignSensitivityLabel", "extractSensitivityLabels", "permanentDelete",
+     "getActivitiesByInterval", "sharedWithMe", "recent", "$value"}
+)  # fmt: skip
+# …and after a drive.
+UNIMPLEMENTED_DRIVE_SEGMENTS = frozenset(
+    {"list", "special", "recent", "sharedWithMe", "following", "bundles", "activities", "items"}
+)  # fmt: skip
+ITEM_SEGMENTS = frozenset({"children", "content", "createUploadSession", "delta", "search", "copy"})
+# $orderby on children: the driveItem properties Graph sorts by.
+CHILDREN_ORDERBY = {"name": "name", "size": "size", "lastmodifieddatetime": "modified", "createddatetime": "created"}
+# $expand=children inlines at most this many children (Graph pages the rest away too).
+EXPANDED_CHILDREN_LIMIT = 200
 
 
-class DriveRoutes(RouteBase):
+class DriveRoutes(ItemWriteRoutes, UploadRoutes, DeltaRoutes):
     """/drives/{id}/... and /sites/{id}/drive(s)/...: items by id, path or alias."""
+
+    async def drive_collection(self, call: GraphCall) -> Response:
+        raise not_implemented("listing every drive of the tenant (GET /drives)")
 
     async def drives(self, call: GraphCall) -> Response:
         drive_id, slash, rest = call.request.path_params["rest"].partition("/")
@@ -63,82 +83,121 @@ class DriveRoutes(RouteBase):
         if rest == "":
             call.require(FILES_READ_ROLES)
             self._only(call, "GET")
+            check_options(call.options, {"select"}, "a drive")
             return json_response(select_properties(drive_json(drive), parse_select(call.options)))
-        address = parse_item_address(rest.removeprefix("/"))
-        if address is None or not rest.startswith("/"):
-            raise segment_not_found(rest.strip("/").split("/")[0])
-        handler = self._item_handlers().get((address.action, call.method))
-        if handler is None:
-            raise method_not_allowed()
+        if not rest.startswith("/"):
+            raise segment_not_found(rest.split("/")[0])
+        address = parse_item_address(rest[1:])
+        if address is None:
+            name = parse_segment(rest[1:])[0].name
+            if name in UNIMPLEMENTED_DRIVE_SEGMENTS:
+                raise not_implemented(f"/drives/{{id}}/{name}")
+            raise segment_not_found(name)
         writes = call.method not in {"GET", "HEAD"}
         call.require(FILES_WRITE_ROLES if writes else FILES_READ_ROLES)
+        address = self.follow_child_segment(drive, address)
+        if address.action in UNIMPLEMENTED_ITEM_SEGMENTS:
+            raise not_implemented(f"the driveItem segment '{address.action}'")
+        if address.rest:
+            raise segment_not_found(address.rest.strip("/").split("/")[0])
+        if address.action is not None and address.action not in ITEM_SEGMENTS:
+            raise segment_not_found(address.action)
+        handler = self.item_handlers().get((address.action, call.method))
+        if handler is None:
+            raise method_not_allowed()
         return await handler(call, drive, address)
 
-    def _item_handlers(
-        self,
-    ) -> dict[tuple[str | None, str], Callable[[GraphCall, Drive, ItemAddress], Awaitable[Response]]]:
+    def follow_child_segment(self, drive: Drive, address: ItemAddress) -> ItemAddress:
+        """…/children/{child-id}[/…] addresses that child: re-parse it as items/{child-id}[/…]."""
+        if address.action != "children" or not address.rest.startswith("/"):
+            return address
+        child_id, slash, more = address.rest[1:].partition("/")
+        child = drive.item(child_id)
+        if child.parent_id != self.resolve(drive, address).id:
+            raise item_not_found(f"Item not found: {child_id}")
+        followed = parse_item_address(f"items/{child_id}{slash}{more}")
+        if followed is None:
+            raise segment_not_found(more.split("/")[0])
+        return followed
+
+    def item_handlers(self) -> dict[tuple[str | None, str], ItemHandler]:
         return {
             (None, "GET"): self.get_item,
             (None, "HEAD"): self.get_item,
             (None, "DELETE"): self.delete_item,
+            (None, "PATCH"): self.update_item,
+            (None, "PUT"): self.commit_from_source_url,
             ("children", "GET"): self.list_children,
             ("children", "POST"): self.create_folder,
             ("content", "GET"): self.download_redirect,
+            ("content", "HEAD"): self.download_redirect,
             ("content", "PUT"): self.simple_upload,
             ("createUploadSession", "POST"): self.create_upload_session,
             ("delta", "GET"): self.delta,
+            ("search", "GET"): self.search,
+            ("copy", "POST"): self.copy_item,
         }
 
-    @staticmethod
-    def resolve(drive: Drive, address: ItemAddress) -> Item:
-        base = drive.item(address.item_id) if address.item_id is not None else drive.root
-        return drive.resolve(address.path, base=base) if address.path is not None else base
-
-    def files_base(self) -> str:
-        return self.files_url().rstrip("/")
-
     async def get_item(self, call: GraphCall, drive: Drive, address: ItemAddress) -> Response:
+        check_options(call.options, {"select", "expand"}, "a driveItem")
+        expand = parse_expand(call.options)
+        for name in expand:
+            if name != "children":
+                raise not_implemented(f"$expand={name} on a driveItem")
         item = self.resolve(drive, address)
         none_match = call.request.headers.get("if-none-match")
         if none_match and item.matches_etag(none_match):
             return Response(status_code=304, headers={"ETag": item.etag})
-        data = item_json(self.state, item, self.files_base())
-        return json_response(select_properties(data, parse_select(call.options)), headers={"ETag": item.etag})
-
-    async def delete_item(self, call: GraphCall, drive: Drive, address: ItemAddress) -> Response:
-        item = self.resolve(drive, address)
-        if_match = call.request.headers.get("if-match")
-        if if_match and not item.matches_etag(if_match):
-            raise GraphError(412, "resourceModified", "ETag does not match current item's value")
-        drive.delete_item(item)
-        return Response(status_code=204)
+        files_base = self.files_base()
+        data = select_properties(item_json(self.state, item, files_base), parse_select(call.options))
+        if "children" in expand and item.is_folder:
+            page = drive.children_page(item, after=None, top=EXPANDED_CHILDREN_LIMIT)
+            wanted = expand["children"]
+            data["children"] = [select_properties(item_json(self.state, c, files_base), wanted) for c in page.items]
+        return json_response(data, headers={"ETag": item.etag})
 
     async def list_children(self, call: GraphCall, drive: Drive, address: ItemAddress) -> Response:
+        check_options(call.options, {"select", "top", "skiptoken", "orderby"}, "driveItem children")
         folder = self.resolve(drive, address)
+        if not folder.is_folder:
+            raise invalid_request("Only folders have children.")
         top = parse_top(call.options, DRIVE_DEFAULT_PAGE_SIZE, DRIVE_MAX_PAGE_SIZE)
-        after = decode_skiptoken(self.state, f"children:{folder.id}", call.options.get("skiptoken"))
-        page = drive.children_page(folder, after=after, top=top)
+        kind = f"children:{folder.id}:{call.options.get('orderby', '')}"
+        position = decode_skiptoken(self.state, kind, call.options.get("skiptoken"))
+        children, following = self.children_slice(drive, folder, call.options.get("orderby"), position, top)
         select = parse_select(call.options)
         files_base = self.files_base()
         body: dict[str, Any] = {
-            "value": [select_properties(item_json(self.state, child, files_base), select) for child in page.items]
+            "@odata.context": collection_context(call.request, "driveItem"),
+            "value": [select_properties(item_json(self.state, child, files_base), select) for child in children],
         }
-        if page.next_after is not None:
-            token = encode_skiptoken(self.state, f"children:{folder.id}", page.next_after)
+        if following is not None:
+            token = encode_skiptoken(self.state, kind, following)
             body["@odata.nextLink"] = link_with(call.request, {"$skiptoken": token})
         return json_response(body)
 
-    async def create_folder(self, call: GraphCall, drive: Drive, address: ItemAddress) -> Response:
-        parent = self.resolve(drive, address)
-        payload = await read_json(call.request)
-        name = payload.get("name")
-        if not isinstance(name, str) or "folder" not in payload:
-            raise invalid_request("Creating an item needs a 'name' and a 'folder' facet.")
-        conflict = str(payload.get("@microsoft.graph.conflictBehavior", "fail"))
-        folder = drive.create_folder(parent, name, conflict=conflict, actor=call.actor)
-        return json_response(item_json(self.state, folder, self.files_base()), 201)
+    @staticmethod
+    def children_slice(
+        drive: Drive, folder: Item, orderby: str | None, position: Any, top: int
+    ) -> tuple[list[Item], Any]:
+        """A page of children and where the next starts. By name (the default) the position is
+        the last name, so changes between pages neither skip nor repeat; otherwise an offset."""
+        if not orderby:
+            page = drive.children_page(folder, after=position, top=top)
+            return page.items, page.next_after
+        keys = parse_orderby(orderby)
+        for key in keys:
+            if key.path.casefold() not in CHILDREN_ORDERBY:
+                raise not_implemented(f"$orderby={key.path} on driveItem children")
+        with drive.lock:
+            children = [drive.items[child_id] for child_id in folder.children.values()]
+        ordered = sort_entities(children, keys, lambda item, path: getattr(item, CHILDREN_ORDERBY[path.casefold()]))
+        offset = int(position or 0)
+        following = offset + top if offset + top < len(ordered) else None
+        return ordered[offset : offset + top], following
 
     async def download_redirect(self, call: GraphCall, drive: Drive, address: ItemAddress) -> Response:
+        check_options(call.options, set(), "driveItem content")
         item = self.resolve(drive, address)
         if item.is_folder:
             raise invalid_request("A folder has no content to download.")
@@ -146,166 +205,3 @@ class DriveRoutes(RouteBase):
         if none_match and item.matches_etag(none_match):
             return Response(status_code=304, headers={"ETag": item.etag})
         return Response(status_code=302, headers={"Location": download_url(self.state, item, self.files_base())})
-
-    # -- uploads (B8, B9) ----------------------------------------------------------------------
-
-    def upload_target(self, drive: Drive, address: ItemAddress) -> tuple[Item, list[str], str] | Item:
-        """An existing item to replace, or (deepest existing folder, folders to create, new name)."""
-        base = self.resolve(drive, ItemAddress(address.item_id, None, None))
-        if address.path is None:
-            return base
-        segments = split_path(address.path)
-        if not segments:
-            raise invalid_request("The upload path needs a file name.")
-        parent = base
-        for index, segment in enumerate(segments[:-1]):
-            child = drive.child(parent, segment)
-            if child is None:
-                return parent, segments[index:-1], segments[-1]
-            if not child.is_folder:
-                raise invalid_request(f"{segment!r} is a file, so it cannot contain items.")
-            parent = child
-        return parent, [], segments[-1]
-
-    @staticmethod
-    def check_if_match(call: GraphCall, target: Item | None) -> None:
-        if_match = call.request.headers.get("if-match")
-        if if_match and (target is None or not target.matches_etag(if_match)):
-            raise GraphError(412, "resourceModified", "ETag does not match current item's value")
-        none_match = call.request.headers.get("if-none-match")
-        if none_match and target is not None and target.matches_etag(none_match):
-            raise GraphError(412, "resourceModified", "The item matches the If-None-Match precondition.")
-
-    async def simple_upload(self, call: GraphCall, drive: Drive, address: ItemAddress) -> Response:
-        declared = call.request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > SIMPLE_UPLOAD_MAX_BYTES:
-            raise GraphError(
-                413, "requestTooLarge", f"Simple uploads are limited to {SIMPLE_UPLOAD_MAX_BYTES} bytes (reference B8)."
-            )
-        target = self.upload_target(drive, address)
-        conflict = call.options.get("@microsoft.graph.conflictbehavior", "replace")
-        writer = self.state.new_blob(max_size=SIMPLE_UPLOAD_MAX_BYTES)
-        try:
-            failure = await receive_body(call.request, writer.write)
-        except BaseException:
-            writer.discard()  # the client went away mid-body: no orphan blob on disk
-            raise
-        if failure is not None:
-            writer.discard()
-            raise failure
-        body = StoredBody.from_writer(writer)
-        try:
-            item, created = self.commit_simple(call, drive, target, body, conflict)
-        except BaseException:
-            body.path.unlink(missing_ok=True)
-            raise
-        return json_response(item_json(self.state, item, self.files_base()), 201 if created else 200)
-
-    def commit_simple(
-        self, call: GraphCall, drive: Drive, target: tuple[Item, list[str], str] | Item, body: StoredBody, conflict: str
-    ) -> tuple[Item, bool]:
-        with self.state.lock:
-            if isinstance(target, Item):
-                self.check_if_match(call, target)
-                return drive.replace_content(target, body, actor=call.actor), False
-            base, folders, name = target
-            self.check_if_match(call, drive.child(base, name) if not folders else None)
-            parent = drive.ensure_parent(base, folders, call.actor)
-            return drive.commit_file(parent, name, body, conflict=conflict, actor=call.actor)
-
-    async def create_upload_session(self, call: GraphCall, drive: Drive, address: ItemAddress) -> Response:
-        payload = await read_json(call.request)
-        item_props = payload.get("item") or {}
-        if not isinstance(item_props, dict):
-            raise invalid_request("'item' must be an object.")
-        conflict = str(
-            item_props.get("@microsoft.graph.conflictBehavior")
-            or call.options.get("@microsoft.graph.conflictbehavior")
-            or "fail"
-        )
-        declared = item_props.get("fileSize")
-        if declared is not None and (not isinstance(declared, int) or declared < 0):
-            raise invalid_request("'fileSize' must be a non-negative integer.")
-        target = self.upload_target(drive, address)
-        if isinstance(target, Item):
-            if target.is_folder:
-                raise invalid_request("An upload session cannot replace a folder.")
-            self.check_if_match(call, target)
-            parent, name, replace = drive.items[target.parent_id or ""], target.name, target
-            folders: list[str] = []
-        else:
-            (parent, folders, name), replace = target, None
-            self.check_if_match(call, drive.child(parent, name) if not folders else None)
-        session = self.state.create_upload_session(
-            drive,
-            parent=parent,
-            missing_folders=folders,
-            name=name,
-            conflict=conflict,
-            actor=call.actor,
-            replace_item=replace,
-            declared_size=declared,
-            defer_commit=bool(payload.get("deferCommit")),
-        )
-        return json_response(
-            {
-                "uploadUrl": upload_url(self.state, session, self.files_base()),
-                "expirationDateTime": iso_millis(session.expires),
-                "nextExpectedRanges": session.next_expected_ranges,
-            }
-        )
-
-    # -- delta (B4) ----------------------------------------------------------------------------
-
-    async def delta(self, call: GraphCall, drive: Drive, address: ItemAddress) -> Response:
-        item = self.resolve(drive, address)
-        if not item.is_root:
-            raise invalid_request("SharePoint supports delta only on the root of a drive.")
-        token = call.options.get("token")
-        if token == "latest":
-            link = link_with(call.request, {"token": drive.delta_latest_token()})
-            return json_response({"value": [], "@odata.deltaLink": link})
-        try:
-            cursor = self.delta_cursor(drive, token)
-        except DeltaTokenExpired as exc:
-            exc.headers["Location"] = link_with(call.request, {}, drop=("token", "skiptoken"))
-            raise
-        top = parse_top(call.options, DELTA_DEFAULT_PAGE_SIZE, DRIVE_MAX_PAGE_SIZE)
-        include_parents = "deltaexcludeparent" not in call.request.headers
-        page = drive.delta_page(cursor, top=top, include_parents=include_parents)
-        select = parse_select(call.options)
-        files_base = self.files_base()
-        value = [select_properties(self.delta_entry_json(drive, entry, files_base), select) for entry in page.entries]
-        body: dict[str, Any] = {"value": value}
-        if page.next_token is not None:
-            body["@odata.nextLink"] = link_with(call.request, {"token": page.next_token})
-        if page.delta_token is not None:
-            body["@odata.deltaLink"] = link_with(call.request, {"token": page.delta_token})
-        return json_response(body)
-
-    @staticmethod
-    def delta_cursor(drive: Drive, token: str | None) -> DeltaCursor:
-        if token is None:
-            return drive.delta_first()
-        moment = parse_timestamp(token)
-        if moment is not None:
-            return drive.delta_from_time(moment)
-        return drive.decode_delta_token(token)
-
-    def delta_entry_json(self, drive: Drive, entry: DeltaEntry, files_base: str) -> dict[str, Any]:
-        if isinstance(entry, Item):
-            return item_json(self.state, entry, files_base, delta=True)
-        return tombstone_json(drive, entry)
-
-
-def parse_timestamp(token: str) -> dt.datetime | None:
-    """B4: ?token=<ISO timestamp> (a '+' may arrive as a space, '+8:00' has a one-digit hour)."""
-    if not re.match(r"\d{4}-\d{2}-\d{2}T", token):
-        return None
-    text = token.replace(" ", "+").replace("Z", "+00:00")
-    text = re.sub(r"([+-])(\d):", r"\g<1>0\2:", text)
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise invalid_request(f"Invalid delta timestamp {token!r}.") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

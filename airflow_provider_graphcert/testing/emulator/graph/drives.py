@@ -149,6 +149,8 @@ class Drive:
         self.description = description
         self.created = self.state.now()
         self.quota_total = DEFAULT_DRIVE_QUOTA_BYTES
+        # SharePoint adds its metadata to Office files uploaded to a document library (graph/office.py).
+        self.rewrite_office_documents = True
         self.used = 0
         self.items: dict[str, Item] = {}
         self.tombstones: dict[str, Tombstone] = {}
@@ -170,7 +172,7 @@ class Drive:
 
     # -- change log ----------------------------------------------------------------------------
 
-    def _record(self, entry_id: str) -> int:
+    def record_change(self, entry_id: str) -> int:
         self._seq += 1
         self._log_seqs.append(self._seq)
         self._log_ids.append(entry_id)
@@ -181,8 +183,8 @@ class Drive:
         self._log_times.append(when)
         return self._seq
 
-    def _touch(self, item: Item) -> None:
-        item.seq = self._record(item.id)
+    def touch(self, item: Item) -> None:
+        item.seq = self.record_change(item.id)
 
     # -- lookups -------------------------------------------------------------------------------
 
@@ -218,6 +220,18 @@ class Drive:
                 names.append(current.name)
                 current = self.items[current.parent_id]
         return "".join(f"/{name}" for name in reversed(names))
+
+    def descendants(self, folder: Item) -> list[Item]:
+        """Every item below ``folder``, parents before children."""
+        found: list[Item] = []
+        with self.lock:
+            pending = [folder]
+            while pending:
+                current = pending.pop()
+                children = [self.items[child_id] for child_id in current.children.values()]
+                found.extend(children)
+                pending.extend(child for child in children if child.is_folder)
+        return found
 
     def ancestors(self, item_id: str | None) -> list[Item]:
         """Live ancestors of an item (or of a tombstone's parent), root first."""
@@ -349,10 +363,10 @@ class Drive:
         self._creation_order.append(item.id)
         if parent is not None:
             parent.children[key if key is not None else name.casefold()] = item.id
-        self._touch(item)
+        self.touch(item)
         return item
 
-    def _adjust_folder_sizes(self, folder_id: str | None, delta: int) -> None:
+    def adjust_folder_sizes(self, folder_id: str | None, delta: int) -> None:
         """A folder's size is the total of the files below it, kept current on every change."""
         while folder_id is not None and delta:
             folder = self.items[folder_id]
@@ -362,7 +376,7 @@ class Drive:
     def _attach_body(self, item: Item, body: StoredBody, mime_type: str | None) -> None:
         old_blob = item.blob
         self.used += body.size - item.size
-        self._adjust_folder_sizes(item.parent_id, body.size - item.size)
+        self.adjust_folder_sizes(item.parent_id, body.size - item.size)
         item.blob = body.path
         item.size = body.size
         item.quick_xor_hash = body.quick_xor_hash
@@ -374,7 +388,7 @@ class Drive:
         validate_name(name, is_folder=True)
         return self._new_item(name, parent, is_folder=True, actor=actor)
 
-    def _resolve_conflict(self, parent: Item, name: str, conflict: str) -> tuple[str, Item | None]:
+    def resolve_conflict(self, parent: Item, name: str, conflict: str) -> tuple[str, Item | None]:
         """The name to create under and the item to replace, per @microsoft.graph.conflictBehavior."""
         if conflict not in CONFLICT_BEHAVIORS:
             raise invalid_request(f"Unknown @microsoft.graph.conflictBehavior {conflict!r}.")
@@ -399,7 +413,7 @@ class Drive:
             if not parent.is_folder:
                 raise invalid_request("Only folders can have children.")
             validate_name(name, is_folder=True)
-            final_name, existing = self._resolve_conflict(parent, name, conflict)
+            final_name, existing = self.resolve_conflict(parent, name, conflict)
             if existing is not None:
                 self.delete_item(existing)
             return self._new_item(final_name, parent, is_folder=True, actor=actor)
@@ -432,7 +446,7 @@ class Drive:
             if parent.id not in self.items or not parent.is_folder:
                 raise item_not_found("The parent folder no longer exists.")
             validate_name(name, is_folder=False)
-            final_name, existing = self._resolve_conflict(parent, name, conflict)
+            final_name, existing = self.resolve_conflict(parent, name, conflict)
             if existing is not None and not existing.is_folder:
                 return self.replace_content(existing, body, actor=actor, mime_type=mime_type), False
             if existing is not None:
@@ -454,7 +468,7 @@ class Drive:
             item.content_version += 1
             item.modified = self.state.now()
             item.modified_by = actor
-            self._touch(item)
+            self.touch(item)
             return item
 
     def delete_item(self, item: Item) -> None:
@@ -476,8 +490,8 @@ class Drive:
             if item.blob is not None:
                 item.blob.unlink(missing_ok=True)
                 self.used -= item.size
-                self._adjust_folder_sizes(item.parent_id, -item.size)
-            seq = self._record(item.id)
+                self.adjust_folder_sizes(item.parent_id, -item.size)
+            seq = self.record_change(item.id)
             self.tombstones[item.id] = Tombstone(item.id, item.parent_id, item.is_folder, self.state.now(), seq)
 
     # -- delta (B4) ----------------------------------------------------------------------------

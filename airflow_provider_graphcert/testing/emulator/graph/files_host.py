@@ -17,6 +17,7 @@ from airflow_provider_graphcert.testing.emulator.graph.common import GraphError,
 from airflow_provider_graphcert.testing.emulator.graph.render import (
     _STREAM_CHUNK_BYTES,
     DOWNLOAD_PATH,
+    MONITOR_PATH,
     UPLOAD_PATH,
     error_response,
     iso_millis,
@@ -41,6 +42,7 @@ class FilesApi:
         return [
             Route(DOWNLOAD_PATH, self.endpoint(self.download), methods=["GET", "HEAD"]),
             Route(UPLOAD_PATH, self.endpoint(self.upload), methods=["GET", "PUT", "POST", "DELETE"]),
+            Route(MONITOR_PATH + "/{token}", self.endpoint(self.monitor), methods=["GET"]),
         ]
 
     def endpoint(self, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
@@ -93,6 +95,15 @@ class FilesApi:
             raise item_not_found("The file changed; request a new download URL.") from None
         return StreamingResponse(
             stream_file(handle, start, length), status_code=status, headers=headers, media_type=item.mime_type
+        )
+
+    # -- long-running actions ------------------------------------------------------------------
+
+    async def monitor(self, request: Request) -> Response:
+        """The status of a copy: always finished here, naming the new item as ``resourceId``."""
+        resource_id = self.state.resolve_copy_monitor(request.path_params["token"])
+        return json_response(
+            {"operation": "itemCopy", "percentageComplete": 100.0, "resourceId": resource_id, "status": "completed"}
         )
 
     # -- upload sessions -------------------------------------------------------------------------

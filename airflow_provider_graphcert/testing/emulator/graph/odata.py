@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,10 +12,23 @@ from urllib.parse import quote, unquote
 
 from starlette.requests import Request
 
-from airflow_provider_graphcert.testing.emulator.graph.common import GraphError, invalid_request
+from airflow_provider_graphcert.testing.emulator.graph.common import GraphError, invalid_request, not_implemented
 from airflow_provider_graphcert.testing.emulator.graph.state import GraphState
 
 # -- query options -------------------------------------------------------------------------------
+
+# OData's system query options (without '$'). One a resource does not support answers 501.
+SYSTEM_QUERY_OPTIONS = frozenset(
+    {"select", "expand", "filter", "orderby", "top", "skip", "skiptoken", "count", "search", "format",
+     "compute", "apply", "levels", "deltatoken", "index", "schemaversion", "id"}
+)  # fmt: skip
+
+
+def check_options(options: Mapping[str, str], supported: set[str] | frozenset[str], resource: str) -> None:
+    """Nothing is silently ignored: a system query option this resource lacks here answers 501."""
+    for name in options:
+        if name in SYSTEM_QUERY_OPTIONS and name not in supported:
+            raise not_implemented(f"the ${name} query option on {resource}")
 
 
 def query_options(request: Request) -> dict[str, str]:
@@ -81,6 +95,12 @@ def parse_expand(options: Mapping[str, str]) -> dict[str, list[str] | None]:
     return expand
 
 
+def context_url(request: Request, fragment: str) -> str:
+    """@odata.context: '{service root}/$metadata#{fragment}', e.g. '#users' or '#users/$entity'."""
+    root = str(request.scope.get("root_path", ""))
+    return f"{request.url.scheme}://{request.url.netloc}{root}/$metadata#{fragment}"
+
+
 def raw_path(request: Request) -> str:
     """The path as the client encoded it: nextLinks must keep its percent-encoding."""
     raw = request.scope.get("raw_path")
@@ -101,6 +121,22 @@ def link_with(request: Request, replace: Mapping[str, str], drop: Sequence[str] 
     kept += [f"{quote(name, safe='$')}={quote(value, safe='')}" for name, value in replace.items()]
     query = "&".join(kept)
     return f"{url.scheme}://{url.netloc}{raw_path(request)}" + (f"?{query}" if query else "")
+
+
+def function_link(
+    request: Request, replace: Mapping[str, str], drop: Sequence[str] = (), *, keep_arguments: bool = False
+) -> str:
+    """A next/delta link for a function call: '…/delta(token='x')' becomes '…/delta?token=y'."""
+    link = link_with(request, replace, drop)
+    if keep_arguments:
+        return link
+    base, question, query = link.partition("?")
+    base = re.sub(r"\([^/]*\)$", "", base)
+    return base + question + query
+
+
+def collection_context(request: Request, entity_type: str) -> str:
+    return context_url(request, f"Collection(microsoft.graph.{entity_type})")
 
 
 # -- paging tokens -------------------------------------------------------------------------------

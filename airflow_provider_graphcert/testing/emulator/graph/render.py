@@ -27,6 +27,8 @@ WWW_AUTHENTICATE = (
 )
 DOWNLOAD_PATH = "/_layouts/15/download.aspx"
 UPLOAD_PATH = "/_api/v2.0/uploadSession"
+# Where long-running actions (copy) report their status, like SharePoint's /_api/v2.0/monitor/{id}.
+MONITOR_PATH = "/_api/v2.0/monitor"
 _STREAM_CHUNK_BYTES = 1024 * 1024
 
 

@@ -19,12 +19,25 @@ from airflow_provider_graphcert.testing.emulator.graph.calls import (
     drain,
     segment_not_found,
 )
-from airflow_provider_graphcert.testing.emulator.graph.common import GraphError
+from airflow_provider_graphcert.testing.emulator.graph.common import GraphError, not_implemented
 from airflow_provider_graphcert.testing.emulator.graph.directory_routes import DirectoryRoutes
 from airflow_provider_graphcert.testing.emulator.graph.odata import query_options
 from airflow_provider_graphcert.testing.emulator.graph.render import WWW_AUTHENTICATE, error_response, stamp
 from airflow_provider_graphcert.testing.emulator.graph.site_routes import SiteRoutes
 from airflow_provider_graphcert.testing.emulator.graph.state import GraphState
+
+# Graph v1.0's other entity sets and singletons: a 501 names them, a misspelt segment stays a 400.
+GRAPH_ENTITY_SETS = frozenset(
+    {"admin", "agreements", "applications", "applicationTemplates", "auditLogs", "authenticationMethodPolicies",
+     "chats", "communications", "compliance", "connections", "contacts", "contracts", "copilot", "dataPolicyOperations",
+     "deviceAppManagement", "deviceManagement", "devices", "directory", "directoryObjects", "directoryRoles",
+     "domains", "drive", "education", "employeeExperience", "external", "groupLifecyclePolicies", "identity",
+     "identityGovernance", "identityProtection", "invitations", "oauth2PermissionGrants", "organization",
+     "permissionGrants", "places", "planner", "policies", "print", "privacy", "reports", "roleManagement",
+     "schemaExtensions", "search", "security", "servicePrincipals", "shares", "solutions", "storage",
+     "subscribedSkus", "subscriptions", "teams", "teamwork", "tenantRelationships", "users", "groups",
+     "sites", "drives", "workbooks"}
+)  # fmt: skip
 
 
 class GraphApi(SiteRoutes, DirectoryRoutes, BatchRoutes):
@@ -43,19 +56,26 @@ class GraphApi(SiteRoutes, DirectoryRoutes, BatchRoutes):
         self.inner_faults = inner_faults
         self.router: Router | None = None
 
-    def routes(self, *, catch_all: bool = True) -> list[BaseRoute]:
+    def routes(self) -> list[BaseRoute]:
         any_method = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
         table: list[tuple[str, Handler]] = [
             ("/$batch", self.batch),
+            ("/sites", self.site_collection),
             ("/sites/{rest:path}", self.sites),
+            ("/drives", self.drive_collection),
             ("/drives/{rest:path}", self.drives),
             ("/users", self.list_users),
+            ("/users/$count", self.count_users),
             ("/users/{key}", self.get_user),
+            ("/users/{key}/{rest:path}", self.directory_relation),
             ("/groups", self.list_groups),
+            ("/groups/$count", self.count_groups),
             ("/groups/{key}", self.get_group),
+            ("/groups/{key}/{rest:path}", self.directory_relation),
+            ("/me", self.me),
+            ("/me/{rest:path}", self.me),
+            ("/{rest:path}", self.unknown),
         ]
-        if catch_all:
-            table.append(("/{rest:path}", self.unknown))
         routes: list[BaseRoute] = [Route(path, self.endpoint(handler), methods=any_method) for path, handler in table]
         # $batch replays inner requests through these same routes.
         self.router = Router(routes=list(routes))
@@ -86,6 +106,8 @@ class GraphApi(SiteRoutes, DirectoryRoutes, BatchRoutes):
 
     async def unknown(self, call: GraphCall) -> Response:
         segment = call.request.path_params.get("rest", "").split("/")[0]
+        if segment in GRAPH_ENTITY_SETS:
+            raise not_implemented(f"/{segment}")
         raise segment_not_found(segment)
 
 
@@ -94,15 +116,13 @@ def graph_routes(
     *,
     validate_token: ValidateToken,
     files_url: Callable[[], str],
-    catch_all: bool = True,
     inner_faults: InnerFaults | None = None,
 ) -> list[BaseRoute]:
     """Routes of the Graph origin, to mount at /v1.0.
 
     ``validate_token(bearer)`` returns the token's claims (with ``roles``) or raises
     ``TokenRejected``. ``files_url()`` gives the files origin (scheme://host:port) that download
-    and upload-session URLs point to. ``catch_all`` adds a final route answering Graph's 400 for
-    unknown segments: mount these routes last, or pass False. ``inner_faults(method, path)``
+    and upload-session URLs point to. ``inner_faults(method, path)``
     returns ``(status, retry_after)`` for a $batch inner request that should fail, else None.
     """
-    return GraphApi(state, validate_token, files_url, inner_faults).routes(catch_all=catch_all)
+    return GraphApi(state, validate_token, files_url, inner_faults).routes()

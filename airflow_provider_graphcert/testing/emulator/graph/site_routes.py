@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from starlette.responses import Response
 
@@ -11,41 +10,45 @@ from airflow_provider_graphcert.testing.emulator.graph.addressing import parse_s
 from airflow_provider_graphcert.testing.emulator.graph.calls import (
     FILES_READ_ROLES,
     SITE_READ_ROLES,
-    SITE_WRITE_ROLES,
     GraphCall,
-    read_json,
     segment_not_found,
     site_reads_site_data,
 )
 from airflow_provider_graphcert.testing.emulator.graph.common import (
-    DRIVE_MAX_PAGE_SIZE,
-    LIST_ITEMS_DEFAULT_PAGE_SIZE,
-    invalid_request,
     item_not_found,
+    not_implemented,
 )
 from airflow_provider_graphcert.testing.emulator.graph.drive_routes import DriveRoutes
+from airflow_provider_graphcert.testing.emulator.graph.list_routes import ListRoutes
 from airflow_provider_graphcert.testing.emulator.graph.odata import (
-    decode_skiptoken,
-    encode_skiptoken,
-    link_with,
-    parse_expand,
+    check_options,
+    collection_context,
     parse_select,
-    parse_top,
 )
 from airflow_provider_graphcert.testing.emulator.graph.render import (
-    column_json,
     drive_json,
     json_response,
-    list_item_json,
-    list_json,
     select_properties,
     site_json,
 )
-from airflow_provider_graphcert.testing.emulator.graph.sites import SharePointList, Site
+from airflow_provider_graphcert.testing.emulator.graph.sites import Site
+
+# Segments Graph has after a site that the emulator does not implement: 501, never a 400.
+UNIMPLEMENTED_SITE_SEGMENTS = frozenset(
+    {"sites", "columns", "contentTypes", "permissions", "pages", "onenote", "termStore", "termStores",
+     "analytics", "operations", "items", "externalColumns", "getByPath", "getActivitiesByInterval",
+     "recycleBin", "informationProtection", "getApplicableContentTypesForList"}
+)  # fmt: skip
 
 
-class SiteRoutes(DriveRoutes):
+class SiteRoutes(DriveRoutes, ListRoutes):
     """/sites/...: a site by id, hostname or path, its drives and its lists."""
+
+    async def site_collection(self, call: GraphCall) -> Response:
+        call.require(SITE_READ_ROLES)
+        if "search" in call.options:
+            raise not_implemented("searching sites (GET /sites?search=)")
+        raise not_implemented("listing sites (GET /sites); address a site by id, hostname or path")
 
     async def sites(self, call: GraphCall) -> Response:
         address = parse_site_address(call.request.path_params["rest"])
@@ -71,65 +74,30 @@ class SiteRoutes(DriveRoutes):
         list_match = re.fullmatch(r"/lists(?:/([^/]+)(.*))?", rest, re.DOTALL)
         if list_match:
             return await self.lists(call, site, list_match.group(1), list_match.group(2) or "")
-        raise segment_not_found(rest.strip("/").split("/")[0])
+        segment = rest.strip("/").split("/")[0].split("(")[0]
+        if (
+            segment in UNIMPLEMENTED_SITE_SEGMENTS
+            or segment.removeprefix("microsoft.graph.") in UNIMPLEMENTED_SITE_SEGMENTS
+        ):
+            raise not_implemented(f"/sites/{{id}}/{segment}")
+        raise segment_not_found(segment)
 
     def get_site(self, call: GraphCall, site: Site) -> Response:
         call.require(SITE_READ_ROLES)
         self._only(call, "GET")
+        check_options(call.options, {"select"}, "a site")
         return json_response(select_properties(site_json(site), parse_select(call.options)))
 
     def list_drives(self, call: GraphCall, site: Site) -> Response:
         call.require(FILES_READ_ROLES)
         self._only(call, "GET")
+        check_options(call.options, {"select"}, "drives")
         with self.state.lock:
             drives = list(site.drives.values())
         select = parse_select(call.options)
-        return json_response({"value": [select_properties(drive_json(d), select) for d in drives]})
-
-    # -- lists (B11) ---------------------------------------------------------------------------
-
-    async def lists(self, call: GraphCall, site: Site, key: str | None, rest: str) -> Response:
-        write = call.method == "POST"
-        call.require(SITE_WRITE_ROLES if write else SITE_READ_ROLES)
-        if key is None:
-            self._only(call, "GET")
-            with self.state.lock:
-                lists = list(site.lists.values())
-            return json_response({"value": [list_json(sp_list, with_columns=False) for sp_list in lists]})
-        sp_list = site.find_list(key)
-        if rest == "":
-            self._only(call, "GET")
-            return json_response(list_json(sp_list, with_columns="columns" in parse_expand(call.options)))
-        if rest == "/columns":
-            self._only(call, "GET")
-            return json_response({"value": [column_json(n) for n in ["Title", *sp_list.columns]]})
-        if rest == "/items":
-            if call.method == "POST":
-                return await self.create_list_item(call, sp_list)
-            self._only(call, "GET")
-            return self.list_items(call, sp_list)
-        item_match = re.fullmatch(r"/items/([^/]+)", rest)
-        if item_match:
-            self._only(call, "GET")
-            item = sp_list.item(item_match.group(1))
-            return json_response(list_item_json(sp_list, item, parse_expand(call.options)))
-        raise segment_not_found(rest.strip("/").split("/")[0])
-
-    def list_items(self, call: GraphCall, sp_list: SharePointList) -> Response:
-        top = parse_top(call.options, LIST_ITEMS_DEFAULT_PAGE_SIZE, DRIVE_MAX_PAGE_SIZE)
-        after = decode_skiptoken(self.state, f"list:{sp_list.id}", call.options.get("skiptoken")) or 0
-        items, last = sp_list.items_page(after=int(after), top=top)
-        expand = parse_expand(call.options)
-        body: dict[str, Any] = {"value": [list_item_json(sp_list, item, expand) for item in items]}
-        if last is not None:
-            token = encode_skiptoken(self.state, f"list:{sp_list.id}", last)
-            body["@odata.nextLink"] = link_with(call.request, {"$skiptoken": token})
-        return json_response(body)
-
-    async def create_list_item(self, call: GraphCall, sp_list: SharePointList) -> Response:
-        payload = await read_json(call.request)
-        fields = payload.get("fields")
-        if not isinstance(fields, dict):
-            raise invalid_request("The request body needs a 'fields' object.")
-        item = sp_list.add_item(fields)
-        return json_response(list_item_json(sp_list, item, {"fields": None}), 201)
+        return json_response(
+            {
+                "@odata.context": collection_context(call.request, "drive"),
+                "value": [select_properties(drive_json(d), select) for d in drives],
+            }
+        )

@@ -43,6 +43,8 @@ class SharePointList:
         self.display_name = name
         self.description = description
         self.columns = list(columns)
+        # Columns SharePoint can filter and sort by without the non-indexed-query header (ID always).
+        self.indexed_columns: set[str] = set()
         self.created = site.state.now()
         self.modified = self.created
         self.items: dict[int, ListItem] = {}
@@ -60,6 +62,20 @@ class SharePointList:
             self._next_id += 1
             self.modified = now
             return item
+
+    def update_fields(self, item: ListItem, fields: Mapping[str, Any]) -> ListItem:
+        """PATCH …/items/{id}/fields: merge the values in; a new version and eTag."""
+        with self.site.state.lock:
+            item.fields.update(fields)
+            item.version += 1
+            item.modified = self.site.state.now()
+            self.modified = item.modified
+            return item
+
+    def delete_item(self, item: ListItem) -> None:
+        with self.site.state.lock:
+            self.items.pop(int(item.id), None)
+            self.modified = self.site.state.now()
 
     def item(self, item_id: str) -> ListItem:
         try:
@@ -105,13 +121,19 @@ class Site:
     def web_url_for(self, relative: str) -> str:
         return f"{self.web_url}/{quote(relative)}"
 
-    def add_library(self, name: str, *, description: str = "") -> Drive:
-        """A document library. 'Documents' lives at 'Shared Documents', as on every real site."""
+    def add_library(self, name: str, *, description: str = "", rewrite_office_documents: bool = True) -> Drive:
+        """A document library. 'Documents' lives at 'Shared Documents', as on every real site.
+
+        ``rewrite_office_documents``: Office files uploaded through Graph are stored with
+        SharePoint's metadata added, so their size and quickXorHash differ from what was sent, as
+        on real SharePoint. Pass False (or set ``drive.rewrite_office_documents``) to store bytes as sent.
+        """
         with self.state.lock:
             if any(d.name.casefold() == name.casefold() for d in self.drives.values()):
                 raise name_already_exists(name)
             url_name = "Shared Documents" if name == "Documents" else name
             drive = Drive(self, name, url_name, description)
+            drive.rewrite_office_documents = rewrite_office_documents
             self.drives[drive.id] = drive
             self.state.drives[drive.id] = drive
             return drive
@@ -129,10 +151,18 @@ class Site:
         return drives[0]
 
     def add_list(
-        self, name: str, columns: Sequence[str] = (), items: Iterable[Mapping[str, Any]] = ()
+        self,
+        name: str,
+        columns: Sequence[str] = (),
+        items: Iterable[Mapping[str, Any]] = (),
+        *,
+        indexed: Iterable[str] = (),
     ) -> SharePointList:
+        """A generic list. ``indexed`` names the columns SharePoint has an index on: $filter and
+        $orderby on any other column need ``Prefer: HonorNonIndexedQueriesWarningMayFailRandomly``."""
         with self.state.lock:
             sp_list = SharePointList(self, name, columns)
+            sp_list.indexed_columns = set(indexed)
             self.lists[sp_list.id] = sp_list
             for fields in items:
                 sp_list.add_item(fields)

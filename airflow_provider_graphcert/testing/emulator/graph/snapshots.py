@@ -104,6 +104,7 @@ def _drive_record(drive: Drive) -> dict[str, Any]:
         "description": drive.description,
         "created": _time(drive.created),
         "quota_total": drive.quota_total,
+        "rewrite_office_documents": drive.rewrite_office_documents,
         "used": drive.used,
         "delta_epoch": drive.delta_epoch,
         "seq": drive._seq,
@@ -150,6 +151,7 @@ def _list_record(sp_list: SharePointList) -> dict[str, Any]:
         "display_name": sp_list.display_name,
         "description": sp_list.description,
         "columns": list(sp_list.columns),
+        "indexed_columns": sorted(sp_list.indexed_columns),
         "created": _time(sp_list.created),
         "modified": _time(sp_list.modified),
         "next_id": sp_list._next_id,
@@ -216,6 +218,7 @@ def _restore_drive(site: Site, record: Mapping[str, Any]) -> Drive:
     drive.id = record["id"]
     drive.created = _moment(record["created"])
     drive.quota_total = record["quota_total"]
+    drive.rewrite_office_documents = record.get("rewrite_office_documents", True)
     drive.used = record["used"]
     drive.delta_epoch = record["delta_epoch"]
     drive._seq = record["seq"]
@@ -263,6 +266,7 @@ def _restore_list(site: Site, record: Mapping[str, Any]) -> SharePointList:
     sp_list.created = _moment(record["created"])
     sp_list.modified = _moment(record["modified"])
     sp_list._next_id = record["next_id"]
+    sp_list.indexed_columns = set(record.get("indexed_columns", []))
     sp_list.items = {
         int(item["id"]): ListItem(
             item["id"],

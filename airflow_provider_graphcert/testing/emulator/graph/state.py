@@ -50,6 +50,7 @@ from airflow_provider_graphcert.testing.emulator.graph.common import (
 )
 from airflow_provider_graphcert.testing.emulator.graph.directory import Directory
 from airflow_provider_graphcert.testing.emulator.graph.drives import Drive, Item
+from airflow_provider_graphcert.testing.emulator.graph.office import stored_as_sharepoint_would
 from airflow_provider_graphcert.testing.emulator.graph.sites import SharePointList, Site
 from airflow_provider_graphcert.testing.emulator.graph.uploads import FragmentWriter, UploadOutcome, UploadSession
 
@@ -119,9 +120,15 @@ class GraphState:
             return site
 
     def add_list(
-        self, site: Site, name: str, columns: Sequence[str] = (), items: Iterable[Mapping[str, Any]] = ()
+        self,
+        site: Site,
+        name: str,
+        columns: Sequence[str] = (),
+        items: Iterable[Mapping[str, Any]] = (),
+        *,
+        indexed: Iterable[str] = (),
     ) -> SharePointList:
-        return site.add_list(name, columns, items)
+        return site.add_list(name, columns, items, indexed=indexed)
 
     def add_users(self, n: int) -> range:
         """Add ``n`` generated users (constant time); returns their indexes for ``users.id_of``."""
@@ -369,14 +376,53 @@ class GraphState:
                 )
             drive = session.drive
             assert session.total is not None
-            body = StoredBody(session.temp_path, session.total, session.hasher.b64digest())
-            if session.replace_item_id is not None:
-                item = drive.replace_content(drive.item(session.replace_item_id), body, actor=session.actor)
-                created = False
-            else:
-                parent = drive.ensure_parent(drive.item(session.parent_id), session.missing_folders, session.actor)
-                item, created = drive.commit_file(
-                    parent, session.name, body, conflict=session.conflict, actor=session.actor
-                )
+            received = StoredBody(session.temp_path, session.total, session.hasher.b64digest())
+            name = drive.item(session.replace_item_id).name if session.replace_item_id else session.name
+            body = stored_as_sharepoint_would(self, drive, name, received)
+            try:
+                if session.replace_item_id is not None:
+                    item = drive.replace_content(drive.item(session.replace_item_id), body, actor=session.actor)
+                    created = False
+                else:
+                    parent = drive.ensure_parent(drive.item(session.parent_id), session.missing_folders, session.actor)
+                    item, created = drive.commit_file(
+                        parent, session.name, body, conflict=session.conflict, actor=session.actor
+                    )
+            except BaseException:
+                if body is not received:
+                    body.path.unlink(missing_ok=True)  # the session keeps what it received, for a retry
+                raise
+            if body is not received:
+                received.path.unlink(missing_ok=True)
             self.upload_sessions.pop(session.id, None)
             return UploadOutcome(session, item, created)
+
+    def commit_upload_as(
+        self, session: UploadSession, *, parent: Item, missing_folders: Sequence[str], name: str, conflict: str
+    ) -> UploadOutcome:
+        """Commit a complete session under a new name or conflict rule (the sourceUrl recovery, B9)."""
+        validate_name(name, is_folder=False)
+        if conflict not in CONFLICT_BEHAVIORS:
+            raise invalid_request(f"Unknown @microsoft.graph.conflictBehavior {conflict!r}.")
+        with self.lock:
+            session.parent_id = parent.id
+            session.missing_folders = tuple(missing_folders)
+            session.name = name
+            session.conflict = conflict
+            session.replace_item_id = None
+            return self.commit_upload(session)
+
+    # -- copy jobs (long-running actions) --------------------------------------------------------
+
+    def copy_monitor_token(self, item: Item) -> str:
+        """The opaque, signed id of a finished copy: its monitor URL needs no other credential."""
+        payload = b64url(json.dumps([item.drive.id, item.id], separators=(",", ":")).encode())
+        return f"{payload}.{self.sign('monitor', payload)}"
+
+    def resolve_copy_monitor(self, token: str) -> str:
+        """The id of the item a copy made; a forged or unknown monitor URL is 404."""
+        payload, _, mac = token.partition(".")
+        if not hmac.compare_digest(mac, self.sign("monitor", payload)):
+            raise item_not_found("The monitor URL is not valid.")
+        _, item_id = json.loads(unb64url(payload))
+        return str(item_id)
