@@ -109,16 +109,16 @@ class DriveRoutes(ItemWriteRoutes, UploadRoutes, DeltaRoutes):
 
     def follow_child_segment(self, drive: Drive, address: ItemAddress) -> ItemAddress:
         """…/children/{child-id}[/…] addresses that child: re-parse it as items/{child-id}[/…]."""
-        if address.action != "children" or not address.rest.startswith("/"):
-            return address
-        child_id, slash, more = address.rest[1:].partition("/")
-        child = drive.item(child_id)
-        if child.parent_id != self.resolve(drive, address).id:
-            raise item_not_found(f"Item not found: {child_id}")
-        followed = parse_item_address(f"items/{child_id}{slash}{more}")
-        if followed is None:
-            raise segment_not_found(more.split("/")[0])
-        return followed
+        while address.action == "children" and address.rest.startswith("/"):
+            child_id, slash, more = address.rest[1:].partition("/")
+            child = drive.item(child_id)
+            if child.parent_id != self.resolve(drive, address).id:
+                raise item_not_found(f"Item not found: {child_id}")
+            followed = parse_item_address(f"items/{child_id}{slash}{more}")
+            if followed is None:
+                raise segment_not_found(more.split("/")[0])
+            address = followed
+        return address
 
     def item_handlers(self) -> dict[tuple[str | None, str], ItemHandler]:
         return {

@@ -171,13 +171,13 @@ class _Parser:
 
     def predicate(self) -> Expression:
         kind, value = self.take()
-        if kind == "name" and self.peek() == ("punct", "("):
-            return self.call(value)
         if kind != "name":
             raise filter_syntax_error(self.text, f"a clause must start with a property, found '{value}'")
-        subject = Property(value)
         if "/" in value and value.rsplit("/", 1)[1].lower() in LAMBDAS:
             return self.lambda_(value)
+        if self.peek() == ("punct", "("):
+            return self.call(value)
+        subject = Property(value)
         operator = self.keyword(*COMPARISONS, "in")
         if operator is None:
             following = self.peek()
