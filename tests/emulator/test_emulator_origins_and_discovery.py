@@ -20,7 +20,8 @@ def test_the_three_origins_are_distinct_https_hosts(graph_emulator: GraphEmulato
     metadata = "/v1.0/$metadata"
     on_graph = requests.get(graph_emulator.graph_url + metadata, verify=graph_emulator.ca_bundle, timeout=10)
     on_authority = requests.get(graph_emulator.authority_host + metadata, verify=graph_emulator.ca_bundle, timeout=10)
-    assert (on_graph.status_code, on_authority.status_code) == (200, 404)
+    assert (on_graph.status_code, on_authority.status_code) == (501, 404)
+    assert on_graph.json()["error"]["code"] == "emulatorNotImplemented"
 
 
 def test_the_certificate_is_valid_for_localhost_too(graph_emulator: GraphEmulator) -> None:
@@ -54,6 +55,9 @@ def test_discovery_names_the_tenant_by_guid(graph_emulator: GraphEmulator) -> No
     assert document["msgraph_host"] == urlsplit(graph_emulator.graph_url).netloc
     for field in ("authorization_endpoint", "device_authorization_endpoint", "tenant_region_scope"):
         assert document[field]
+    # Entra's v2.0 document lists 19 claims; clients that check for e.g. "email" find it.
+    assert len(document["claims_supported"]) == 19
+    assert {"preferred_username", "email", "msgraph_host", "c_hash"} <= set(document["claims_supported"])
 
 
 def test_discovery_of_an_unknown_tenant_is_90002(graph_emulator: GraphEmulator) -> None:

@@ -22,9 +22,7 @@ from typing import Any, Literal
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.responses import PlainTextResponse
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from airflow_provider_graphcert.testing.emulator.entra.routes import EntraRoutes
@@ -52,7 +50,7 @@ from airflow_provider_graphcert.testing.emulator.faults import (
 )
 from airflow_provider_graphcert.testing.emulator.graph.calls import TokenRejected
 from airflow_provider_graphcert.testing.emulator.graph.files_host import files_routes
-from airflow_provider_graphcert.testing.emulator.graph.routes import graph_routes
+from airflow_provider_graphcert.testing.emulator.graph.routes import graph_routes, service_root_routes
 from airflow_provider_graphcert.testing.emulator.graph.snapshots import (
     SNAPSHOT_NAME,
     ChangeMarker,
@@ -71,11 +69,6 @@ STARTUP_TIMEOUT_SECONDS = 10.0
 SHUTDOWN_TIMEOUT_SECONDS = 5.0
 # How long a dropped connection may take to finish its TLS close before it is aborted.
 DROP_GRACE_SECONDS = 1.0
-GRAPH_METADATA_PLACEHOLDER = (
-    '<?xml version="1.0" encoding="utf-8"?>'
-    '<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">'
-    "<edmx:DataServices/></edmx:Edmx>"
-)
 
 # -- connection tracking (for dropped-connection faults and a quick shutdown) ----------------------
 
@@ -267,10 +260,6 @@ def _listen(port: int) -> socket.socket:
     return sock
 
 
-async def _graph_metadata(request: Request) -> Response:
-    return Response(GRAPH_METADATA_PLACEHOLDER, media_type="application/xml")
-
-
 # -- the emulator ----------------------------------------------------------------------------------
 
 
@@ -418,9 +407,7 @@ class GraphEmulator:
         )
         self._apps = {
             "authority": entra.app(),
-            "graph": Starlette(
-                routes=[Route("/v1.0/$metadata", _graph_metadata, methods=["GET"]), Mount("/v1.0", routes=graph)]
-            ),
+            "graph": Starlette(routes=service_root_routes(graph)),
             "files": Starlette(routes=files_routes(self.graph)),
         }
         # Faults look like the origin's own errors: Entra's JSON on the authority, Graph's elsewhere.

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route, Router
+from starlette.routing import BaseRoute, Mount, Route, Router
 
 from airflow_provider_graphcert.testing.emulator.graph.batch import BatchRoutes, InnerFaults
 from airflow_provider_graphcert.testing.emulator.graph.calls import (
@@ -126,3 +126,36 @@ def graph_routes(
     returns ``(status, retry_after)`` for a $batch inner request that should fail, else None.
     """
     return GraphApi(state, validate_token, files_url, inner_faults).routes()
+
+
+def service_root_routes(graph: Sequence[BaseRoute]) -> list[BaseRoute]:
+    """The Graph host: ``graph`` mounted at /v1.0, and Graph-shaped JSON errors for the rest.
+
+    /v1.0/$metadata and /beta answer 501 (the emulator serves no CSDL and no beta API); any
+    other version is Graph's 400.
+    """
+
+    async def refuse(request: Request, error: GraphError) -> Response:
+        request_id = str(uuid.uuid4())
+        client_request_id = request.headers.get("client-request-id")
+        await drain(request)
+        return stamp(error_response(error, request_id, client_request_id), request_id, client_request_id)
+
+    async def metadata(request: Request) -> Response:
+        return await refuse(request, not_implemented("the CSDL document ($metadata)"))
+
+    async def beta(request: Request) -> Response:
+        return await refuse(request, not_implemented("the beta API (/beta); use /v1.0"))
+
+    async def other_version(request: Request) -> Response:
+        version = request.path_params["rest"].split("/")[0]
+        return await refuse(request, GraphError(400, "BadRequest", f"Invalid version: {version}"))
+
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+    return [
+        Route("/v1.0/$metadata", metadata, methods=methods),
+        Mount("/v1.0", routes=list(graph)),
+        Route("/beta", beta, methods=methods),
+        Route("/beta/{rest:path}", beta, methods=methods),
+        Route("/{rest:path}", other_version, methods=methods),
+    ]
