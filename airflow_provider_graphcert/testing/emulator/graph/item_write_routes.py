@@ -68,7 +68,12 @@ class ItemWriteRoutes(RouteBase):
     async def copy_item(self, call: GraphCall, drive: Drive, address: ItemAddress) -> Response:
         item = self.resolve(drive, address)
         payload = await read_json(call.request)
-        unsupported = sorted(set(payload) - {"name", "parentReference", CONFLICT_BEHAVIOR})
+        # Options at their defaults (as the SDKs send them) change nothing; set, they are not modelled.
+        unsupported = sorted(
+            key
+            for key, value in payload.items()
+            if key not in {"name", "parentReference", CONFLICT_BEHAVIOR} and value not in (None, False)
+        )
         if unsupported:
             raise not_implemented(f"copy with {', '.join(repr(key) for key in unsupported)}")
         parent = self.parent_from_reference(drive, payload.get("parentReference"), same_drive=False)
