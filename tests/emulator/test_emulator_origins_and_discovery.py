@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 
 from airflow_provider_graphcert.testing import GraphEmulator
@@ -144,3 +146,16 @@ def test_each_origin_logs_what_reached_it(graph_emulator: GraphEmulator) -> None
     assert graph_request.headers["authorization"] == "Bearer not-for-the-download-host"
     assert (files_request.path, files_request.query) == ("/download/1", "x=1")
     assert "authorization" not in files_request.headers
+
+
+def test_a_relative_state_dir_still_gives_a_connection_that_works_from_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with GraphEmulator(state_dir="emu-state") as emulator:
+        app = emulator.add_app(emulator.add_tenant())
+        ca_bundle = emulator.connection(app)["extra"]["ca_bundle"]
+        monkeypatch.chdir(tmp_path.parent)
+        response = requests.get(f"{emulator.graph_url}/v1.0/users", verify=ca_bundle, timeout=10)
+    assert Path(ca_bundle).is_absolute()
+    assert response.status_code == 401

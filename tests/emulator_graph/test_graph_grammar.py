@@ -132,3 +132,9 @@ def test_a_misspelt_segment_is_still_graphs_400(graph: GraphHarness, library: Dr
     assert response.status_code == 400
     assert response.json()["error"]["message"] == "Resource not found for the segment 'childern'."
     assert graph.call("GET", "organisation").status_code == 400
+
+
+def test_me_with_an_application_token_answers_as_graph_does(graph: GraphHarness) -> None:
+    response = graph.call("GET", "me/drive")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "/me request is only valid with delegated authentication flow."

@@ -289,7 +289,8 @@ class GraphEmulator:
         if persist_graph and state_dir is None:
             raise ValueError("persist_graph needs a state_dir to keep the Graph content in")
         self._settings = (token_lifetime, clock_skew_tolerance, clock_offset)
-        self._state_dir = Path(state_dir) if state_dir is not None else None
+        # Absolute, so the ca_bundle written into connections works from any working directory.
+        self._state_dir = Path(state_dir).resolve() if state_dir is not None else None
         self._persist_graph = persist_graph
         self._graph_restored = False
         self._saved_marker: ChangeMarker | None = None
