@@ -117,6 +117,30 @@ def test_a_rule_for_one_origin_leaves_the_others_alone(graph_emulator: GraphEmul
     assert graph.json()["error"]["code"] == "serviceNotAvailable"
 
 
+def test_an_injected_throttle_echoes_the_client_request_id_and_dates_the_answer(
+    graph_emulator: GraphEmulator,
+) -> None:
+    graph_emulator.faults.throttle("/v1.0/", times=1, retry_after=2)
+    response = requests.get(
+        f"{graph_emulator.graph_url}/v1.0/users",
+        headers={"client-request-id": "my-run-42"},
+        verify=graph_emulator.ca_bundle,
+        timeout=10,
+    )
+    assert response.status_code == 429
+    assert response.headers["client-request-id"] == "my-run-42"
+    assert response.json()["error"]["innerError"]["client-request-id"] == "my-run-42"
+    assert response.headers["Date"].endswith(" GMT")
+    assert response.headers["Retry-After"] == "2"
+
+
+def test_graph_answers_json_for_metadata_beta_and_unknown_versions(graph_emulator: GraphEmulator) -> None:
+    beta = requests.get(f"{graph_emulator.graph_url}/beta/users", verify=graph_emulator.ca_bundle, timeout=10)
+    assert beta.status_code == 501 and "/beta" in beta.json()["error"]["message"]
+    other = requests.get(f"{graph_emulator.graph_url}/v2.0/users", verify=graph_emulator.ca_bundle, timeout=10)
+    assert other.status_code == 400 and other.json()["error"]["message"] == "Invalid version: v2.0"
+
+
 def test_bad_rules_are_refused_when_added(graph_emulator: GraphEmulator) -> None:
     with pytest.raises(ValueError, match="status"):
         graph_emulator.faults.add(status=404)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 
 from airflow_provider_graphcert.testing import GraphEmulator
@@ -20,7 +22,8 @@ def test_the_three_origins_are_distinct_https_hosts(graph_emulator: GraphEmulato
     metadata = "/v1.0/$metadata"
     on_graph = requests.get(graph_emulator.graph_url + metadata, verify=graph_emulator.ca_bundle, timeout=10)
     on_authority = requests.get(graph_emulator.authority_host + metadata, verify=graph_emulator.ca_bundle, timeout=10)
-    assert (on_graph.status_code, on_authority.status_code) == (200, 404)
+    assert (on_graph.status_code, on_authority.status_code) == (501, 404)
+    assert on_graph.json()["error"]["code"] == "emulatorNotImplemented"
 
 
 def test_the_certificate_is_valid_for_localhost_too(graph_emulator: GraphEmulator) -> None:
@@ -54,6 +57,9 @@ def test_discovery_names_the_tenant_by_guid(graph_emulator: GraphEmulator) -> No
     assert document["msgraph_host"] == urlsplit(graph_emulator.graph_url).netloc
     for field in ("authorization_endpoint", "device_authorization_endpoint", "tenant_region_scope"):
         assert document[field]
+    # Entra's v2.0 document lists 19 claims; clients that check for e.g. "email" find it.
+    assert len(document["claims_supported"]) == 19
+    assert {"preferred_username", "email", "msgraph_host", "c_hash"} <= set(document["claims_supported"])
 
 
 def test_discovery_of_an_unknown_tenant_is_90002(graph_emulator: GraphEmulator) -> None:
@@ -140,3 +146,16 @@ def test_each_origin_logs_what_reached_it(graph_emulator: GraphEmulator) -> None
     assert graph_request.headers["authorization"] == "Bearer not-for-the-download-host"
     assert (files_request.path, files_request.query) == ("/download/1", "x=1")
     assert "authorization" not in files_request.headers
+
+
+def test_a_relative_state_dir_still_gives_a_connection_that_works_from_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with GraphEmulator(state_dir="emu-state") as emulator:
+        app = emulator.add_app(emulator.add_tenant())
+        ca_bundle = emulator.connection(app)["extra"]["ca_bundle"]
+        monkeypatch.chdir(tmp_path.parent)
+        response = requests.get(f"{emulator.graph_url}/v1.0/users", verify=ca_bundle, timeout=10)
+    assert Path(ca_bundle).is_absolute()
+    assert response.status_code == 401

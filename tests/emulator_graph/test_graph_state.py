@@ -105,7 +105,19 @@ def test_address_parsers() -> None:
         "createUploadSession",
     )
     assert parse_item_address("items/01ABC/children") == parse_item_address("items/01ABC/children")
-    assert parse_item_address("root/unknown") is None
+    assert parse_item_address("drive/root") is None
+    alias = parse_item_address("items/root:/a/b.txt:/content")
+    assert alias is not None and (alias.item_id, alias.path, alias.action) == (None, "/a/b.txt", "content")
+    call = parse_item_address("root/microsoft.graph.delta(token='it''s')")
+    assert call is not None and (call.action, dict(call.arguments)) == ("delta", {"token": "it's"})
+    search = parse_item_address("items/01ABC/search(q='q1 report')")
+    assert search is not None and (search.item_id, search.action, dict(search.arguments)) == (
+        "01ABC",
+        "search",
+        {"q": "q1 report"},
+    )
+    child = parse_item_address("items/01ABC/children/01DEF/content")
+    assert child is not None and (child.action, child.rest) == ("children", "/01DEF/content")
     site = parse_site_address("contoso.sharepoint.com:/sites/x:/drives")
     assert (site.hostname, site.path, site.rest) == ("contoso.sharepoint.com", "/sites/x", "/drives")
     assert parse_site_address("root/lists").rest == "/lists"

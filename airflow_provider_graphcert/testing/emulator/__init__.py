@@ -1,12 +1,11 @@
-"""The emulator's parts: state (tenants, apps, tokens), the rules for client assertions, the
-Entra routes, the fault switchboard and the server that puts them on loopback HTTPS."""
+"""The emulator: two services, ``entra`` (Entra ID) and ``graph`` (Microsoft Graph), each with its
+models below its routes, plus what they share: the fault switchboard (``faults``), the test CA
+(``tls``) and the server that puts both on loopback HTTPS (``server``)."""
 
 from __future__ import annotations
 
-from airflow_provider_graphcert.testing.emulator.assertions import EntraError
-from airflow_provider_graphcert.testing.emulator.faults import FaultRule, FaultSwitchboard, InjectedFault
-from airflow_provider_graphcert.testing.emulator.server import GraphEmulator, ReceivedRequest, RequestLog
-from airflow_provider_graphcert.testing.emulator.state import (
+from airflow_provider_graphcert.testing.emulator.entra.assertions import EntraError
+from airflow_provider_graphcert.testing.emulator.entra.state import (
     AccessTokenError,
     AccessTokenExpiredError,
     AccessTokenRevokedError,
@@ -15,6 +14,8 @@ from airflow_provider_graphcert.testing.emulator.state import (
     Tenant,
     TokenRequestRecord,
 )
+from airflow_provider_graphcert.testing.emulator.faults import FaultRule, FaultSwitchboard, InjectedFault
+from airflow_provider_graphcert.testing.emulator.server import GraphEmulator, ReceivedRequest, RequestLog
 
 __all__ = [
     "AccessTokenError",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import email.utils
 import itertools
 import json
 import random
@@ -378,10 +379,14 @@ def graph_style_fault(scope: Scope, status: int) -> FaultResponse:
             },
         }
     }
-    return FaultResponse(
-        json.dumps(body).encode(),
-        [("content-type", "application/json"), ("request-id", request_id), ("client-request-id", request_id)],
-    )
+    headers = [
+        ("content-type", "application/json"),
+        ("request-id", request_id),
+        # B1: Graph echoes the caller's client-request-id and dates every answer, errors included.
+        ("client-request-id", _header(scope, "client-request-id") or request_id),
+        ("date", email.utils.format_datetime(dt.datetime.now(dt.UTC), usegmt=True)),
+    ]
+    return FaultResponse(json.dumps(body).encode(), headers)
 
 
 def _header(scope: Mapping[str, Any], name: str) -> str | None:

@@ -10,7 +10,7 @@ import hashlib
 import io
 from collections.abc import Callable
 
-from airflow_provider_graphcert.testing.emulator.graph_state import GraphState
+from airflow_provider_graphcert.testing.emulator.graph.state import GraphState
 
 DEMO_HOSTNAME = "contoso.sharepoint.com"
 DEMO_SITE_PATH = "/sites/Finance"

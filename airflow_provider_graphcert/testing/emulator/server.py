@@ -14,7 +14,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -22,32 +22,11 @@ from typing import Any, Literal
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.responses import PlainTextResponse
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from airflow_provider_graphcert.testing.emulator.entra import EntraRoutes
-from airflow_provider_graphcert.testing.emulator.faults import (
-    ASGIApp,
-    FaultMiddleware,
-    FaultRenderer,
-    FaultSwitchboard,
-    Receive,
-    Scope,
-    Send,
-    graph_style_fault,
-)
-from airflow_provider_graphcert.testing.emulator.graph_routes import TokenRejected, files_routes, graph_routes
-from airflow_provider_graphcert.testing.emulator.graph_snapshot import (
-    SNAPSHOT_NAME,
-    ChangeMarker,
-    change_marker,
-    load_snapshot,
-    save_snapshot,
-)
-from airflow_provider_graphcert.testing.emulator.graph_state import GraphState
-from airflow_provider_graphcert.testing.emulator.state import (
+from airflow_provider_graphcert.testing.emulator.entra.routes import EntraRoutes
+from airflow_provider_graphcert.testing.emulator.entra.state import (
     DEFAULT_CLOCK_SKEW_TOLERANCE_SECONDS,
     DEFAULT_TOKEN_LIFETIME_SECONDS,
     PUBLIC_GRAPH_RESOURCE,
@@ -59,6 +38,27 @@ from airflow_provider_graphcert.testing.emulator.state import (
     SigningKey,
     Tenant,
 )
+from airflow_provider_graphcert.testing.emulator.faults import (
+    ASGIApp,
+    FaultMiddleware,
+    FaultRenderer,
+    FaultSwitchboard,
+    Receive,
+    Scope,
+    Send,
+    graph_style_fault,
+)
+from airflow_provider_graphcert.testing.emulator.graph.calls import TokenRejected
+from airflow_provider_graphcert.testing.emulator.graph.files_host import files_routes
+from airflow_provider_graphcert.testing.emulator.graph.routes import graph_routes, service_root_routes
+from airflow_provider_graphcert.testing.emulator.graph.snapshots import (
+    SNAPSHOT_NAME,
+    ChangeMarker,
+    change_marker,
+    load_snapshot,
+    save_snapshot,
+)
+from airflow_provider_graphcert.testing.emulator.graph.state import GraphState
 from airflow_provider_graphcert.testing.emulator.tls import TLSMaterial, tls_material
 
 LOOPBACK = "127.0.0.1"
@@ -69,14 +69,6 @@ STARTUP_TIMEOUT_SECONDS = 10.0
 SHUTDOWN_TIMEOUT_SECONDS = 5.0
 # How long a dropped connection may take to finish its TLS close before it is aborted.
 DROP_GRACE_SECONDS = 1.0
-GRAPH_METADATA_PLACEHOLDER = (
-    '<?xml version="1.0" encoding="utf-8"?>'
-    '<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">'
-    "<edmx:DataServices/></edmx:Edmx>"
-)
-
-Extension = Callable[["GraphEmulator"], None]
-
 
 # -- connection tracking (for dropped-connection faults and a quick shutdown) ----------------------
 
@@ -123,22 +115,31 @@ class ConnectionRegistry:
 
 
 def _tracking_protocol(registry: ConnectionRegistry) -> type[H11Protocol]:
-    """uvicorn's h11 protocol, reporting its transports to ``registry``."""
+    """uvicorn's h11 protocol (its documented ``http=`` class option), reporting its transports to
+    ``registry``. Only asyncio's Protocol hooks and transport info are used, no uvicorn internals."""
 
     class TrackedH11Protocol(H11Protocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            self._tracked_transport = transport
             super().connection_made(transport)
-            registry.opened(self.server, self.client, transport)
+            registry.opened(transport.get_extra_info("sockname"), transport.get_extra_info("peername"), transport)
 
         def connection_lost(self, exc: Exception | None) -> None:
-            registry.closed(self.server, self.client)
+            transport = self._tracked_transport
+            registry.closed(transport.get_extra_info("sockname"), transport.get_extra_info("peername"))
             super().connection_lost(exc)
 
     return TrackedH11Protocol
 
 
 class _EmulatorServer(uvicorn.Server):
-    """uvicorn.Server that stops at once when asked, instead of polling and draining."""
+    """uvicorn.Server that stops at once when asked, instead of polling and draining.
+
+    uvicorn's own stop path polls every 0.1 s and then sleeps 0.1 s before draining, which tripled
+    the emulator tests' run time. So ``main_loop`` and ``shutdown`` are overridden; they rely on
+    ``on_tick``, ``servers`` and ``server_state.tasks``, which is why pyproject.toml pins uvicorn to
+    the range ``tests/emulator/test_emulator_server_contract.py`` checks.
+    """
 
     def __init__(self, config: uvicorn.Config, registry: ConnectionRegistry) -> None:
         super().__init__(config)
@@ -177,6 +178,9 @@ class _EmulatorServer(uvicorn.Server):
         if self._loop is not None and self._wake is not None and not self._loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._wake.set)
+
+    def force_stop(self) -> None:
+        self.force_exit = True
 
 
 @dataclass(frozen=True)
@@ -256,10 +260,6 @@ def _listen(port: int) -> socket.socket:
     return sock
 
 
-async def _graph_metadata(request: Request) -> Response:
-    return Response(GRAPH_METADATA_PLACEHOLDER, media_type="application/xml")
-
-
 # -- the emulator ----------------------------------------------------------------------------------
 
 
@@ -283,19 +283,18 @@ class GraphEmulator:
         state_dir: Path | str | None = None,
         ports: tuple[int, int, int] = (0, 0, 0),
         fault_seed: int = 0,
-        extensions: Sequence[Extension] = (),
         persist_graph: bool = False,
     ) -> None:
-        """``persist_graph`` keeps Graph content in ``state_dir`` across restarts (graph_snapshot)."""
+        """``persist_graph`` keeps Graph content in ``state_dir`` across restarts (graph/snapshots.py)."""
         if persist_graph and state_dir is None:
             raise ValueError("persist_graph needs a state_dir to keep the Graph content in")
         self._settings = (token_lifetime, clock_skew_tolerance, clock_offset)
-        self._state_dir = Path(state_dir) if state_dir is not None else None
+        # Absolute, so the ca_bundle written into connections works from any working directory.
+        self._state_dir = Path(state_dir).resolve() if state_dir is not None else None
         self._persist_graph = persist_graph
         self._graph_restored = False
         self._saved_marker: ChangeMarker | None = None
         self._requested_ports = ports
-        self._extensions = tuple(extensions)
         self.faults = FaultSwitchboard(fault_seed)
         self.requests = RequestLog()
         self._state: EmulatorState | None = None
@@ -335,8 +334,6 @@ class GraphEmulator:
                 self._graph_restored = load_snapshot(self._graph, self._snapshot_path)
                 self._saved_marker = change_marker(self._graph) if self._graph_restored else None
             self._build_apps()
-            for extension in self._extensions:
-                extension(self)
             self._serve()
         except BaseException:
             self.stop()
@@ -348,7 +345,7 @@ class GraphEmulator:
         if self._thread is not None:
             self._thread.join(SHUTDOWN_TIMEOUT_SECONDS)
             if self._thread.is_alive() and self._server is not None:
-                self._server.force_exit = True
+                self._server.force_stop()
                 self._thread.join(SHUTDOWN_TIMEOUT_SECONDS)
         for sock in self._sockets:
             sock.close()
@@ -360,7 +357,7 @@ class GraphEmulator:
                 self.save_graph()
             self._graph.close()
 
-    # -- persistence (graph_snapshot) ------------------------------------------------------------
+    # -- persistence (graph/snapshots.py) ------------------------------------------------------------
 
     @property
     def _snapshot_path(self) -> Path:
@@ -411,9 +408,7 @@ class GraphEmulator:
         )
         self._apps = {
             "authority": entra.app(),
-            "graph": Starlette(
-                routes=[Route("/v1.0/$metadata", _graph_metadata, methods=["GET"]), Mount("/v1.0", routes=graph)]
-            ),
+            "graph": Starlette(routes=service_root_routes(graph)),
             "files": Starlette(routes=files_routes(self.graph)),
         }
         # Faults look like the origin's own errors: Entra's JSON on the authority, Graph's elsewhere.
@@ -530,13 +525,6 @@ class GraphEmulator:
         if self._graph is None:
             raise RuntimeError("the emulator has not been started; use `with GraphEmulator() as emu:`")
         return self._graph
-
-    def app_for(self, origin: Origin) -> Starlette:
-        """The Starlette app of one origin, for modules that add routes (the Graph routes)."""
-        return self._apps[origin]
-
-    def add_routes(self, origin: Origin, routes: Sequence[BaseRoute]) -> None:
-        self._apps[origin].router.routes.extend(routes)
 
     def token_endpoint(self, tenant: Tenant | str) -> str:
         tenant_id = tenant.tenant_id if isinstance(tenant, Tenant) else tenant

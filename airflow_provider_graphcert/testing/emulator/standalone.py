@@ -20,9 +20,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from airflow_provider_graphcert.testing.emulator.entra.state import DEFAULT_TOKEN_LIFETIME_SECONDS, App, Tenant
 from airflow_provider_graphcert.testing.emulator.seeds import SEEDS
 from airflow_provider_graphcert.testing.emulator.server import LOOPBACK, GraphEmulator
-from airflow_provider_graphcert.testing.emulator.state import DEFAULT_TOKEN_LIFETIME_SECONDS, App, Tenant
 
 DEFAULT_ROLES = "Sites.Read.All"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

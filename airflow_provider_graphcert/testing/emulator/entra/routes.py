@@ -19,14 +19,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from airflow_provider_graphcert.testing.emulator.assertions import (
+from airflow_provider_graphcert.testing.emulator.entra.assertions import (
     MULTI_TENANT_ALIASES,
     EntraError,
     authenticate_token_request,
     resolve_tenant,
 )
+from airflow_provider_graphcert.testing.emulator.entra.state import EmulatorState, Tenant, TokenRequestRecord
 from airflow_provider_graphcert.testing.emulator.faults import FaultResponse, Scope
-from airflow_provider_graphcert.testing.emulator.state import EmulatorState, Tenant, TokenRequestRecord
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 # A8: what Entra's discovery document advertises.
@@ -34,6 +34,12 @@ TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_post", "private_key_jwt", "client_
 ID_TOKEN_SIGNING_ALGORITHMS = ["RS256"]
 CLOUD_INSTANCE_NAME = "microsoftonline.com"
 TENANT_REGION_SCOPE = "NA"
+# A8: the claims Entra's v2.0 discovery document lists, in its order.
+CLAIMS_SUPPORTED = [
+    "sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host",
+    "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash",
+    "c_hash", "email",
+]  # fmt: skip
 # A8: instance discovery answers with api-version 1.1.
 INSTANCE_DISCOVERY_API_VERSION = "1.1"
 # Not in the reference: "Unknown or invalid instance" is AADSTS50049 in Entra's code table.
@@ -232,7 +238,7 @@ class EntraRoutes:
             "http_logout_supported": True,
             "frontchannel_logout_supported": True,
             "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "tid", "ver", "oid"],
+            "claims_supported": CLAIMS_SUPPORTED,
             "tenant_region_scope": TENANT_REGION_SCOPE,
             "cloud_instance_name": CLOUD_INSTANCE_NAME,
             "cloud_graph_host_name": "graph.windows.net",
