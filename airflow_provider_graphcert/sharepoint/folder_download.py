@@ -25,14 +25,14 @@ from airflow_provider_graphcert.sharepoint.item_fields import (
     modified_at,
     parse_moment,
 )
-
-__all__ = ["DownloadEngine", "FileFilter", "FolderDownloadResult", "download_folder", "parse_moment", "walk_files"]
 from airflow_provider_graphcert.sharepoint.landing import Landing, LocalLanding
 from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, safe_segment
 from airflow_provider_graphcert.sharepoint.manifest import Manifest
 from airflow_provider_graphcert.sharepoint.progress import InfoLogger, Progress
 
 log = logging.getLogger(__name__)
+
+__all__ = ["DownloadEngine", "FileFilter", "FolderDownloadResult", "download_folder", "parse_moment", "walk_files"]
 
 DEFAULT_MAX_WORKERS = 8
 # Large children pages mean fewer round trips when walking big folders (rclone uses 1000).
@@ -199,12 +199,12 @@ def accepted_files(
 def landing_plan(
     candidates: Iterable[tuple[str, dict[str, Any]]], landing: Landing, result: FolderDownloadResult
 ) -> Iterator[tuple[str, dict[str, Any], str]]:
-    """(relative, item, local path) for each candidate that can land without losing another.
+    """(relative, item, destination) for each candidate that can land without losing another.
 
     Refused, each into ``result.failed`` with its reason: names that cannot be written safely, and
     a second item whose path equals an earlier one exactly, but for case, or but for Unicode
-    normalisation (NFC/NFD: folded by macOS and by SharePoint itself). Only one of two such items
-    could exist on disk, so the later one is refused rather than silently replacing the first.
+    normalisation (NFC/NFD, which macOS file systems fold into one name). Only one of two such items
+    could exist on such a disk, so the later one is refused rather than silently replacing the first.
     """
     seen: dict[str, str] = {}
     for relative, item in candidates:
