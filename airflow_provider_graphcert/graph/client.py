@@ -134,7 +134,12 @@ class GraphClient:
         self.graph_url = self.graph_url.rstrip("/")
         self.retry = self.retry or RetryPolicy()
         self._origin = _origin(self.graph_url)
-        self.throttle = JobThrottle(self.retry.job_wait_budget, sleep=self.sleep, clock=self.clock)
+        # Read through self, so a policy, sleep or clock set on the client after construction applies.
+        self.throttle = JobThrottle(
+            lambda: (self.retry or RetryPolicy()).max_job_wait,
+            sleep=lambda seconds: self.sleep(seconds),
+            clock=lambda: self.clock(),
+        )
         self.environment = RequestEnvironment(self.verify, self.proxies)
         self.session = requests.Session()
         self.session.trust_env = False  # read once per origin by self.environment, see there

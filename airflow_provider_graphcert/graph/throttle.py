@@ -5,7 +5,8 @@ the requests on the other worker threads will hear the same, so they wait with i
 sending its own request into the throttle and each waiting its own minute (Microsoft: "Best
 practices to handle throttling", https://learn.microsoft.com/graph/throttling). The time the job
 spends paused is counted once, however many threads wait, and ends the job when it passes the
-budget, so 40 throttled files cost one budget, not 40.
+budget, so 40 throttled files cost one budget, not 40. rclone's shared pacer does the same for its
+OneDrive backend (https://github.com/rclone/rclone/blob/master/backend/onedrive/onedrive.go, shouldRetry).
 """
 
 from __future__ import annotations
@@ -42,12 +43,12 @@ class JobThrottle:
 
     def __init__(
         self,
-        budget: float,
+        budget: float | Callable[[], float],
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.budget = budget
+        self._budget = budget
         self._sleep = sleep
         self._clock = clock
         self._state = threading.Lock()
@@ -56,6 +57,11 @@ class JobThrottle:
         self._paused_total = 0.0
         self._last_cause: ThrottleCause | None = None
         self._exhausted: GraphThrottledError | None = None
+
+    @property
+    def budget(self) -> float:
+        """Seconds the job may spend paused in total (read when needed, so a policy set later counts)."""
+        return self._budget() if callable(self._budget) else self._budget
 
     @property
     def paused_total(self) -> float:

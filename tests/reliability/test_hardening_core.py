@@ -10,14 +10,15 @@ import itertools
 import json
 import logging
 import os
+import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import certifi
 import pytest
-from conftest import AIRFLOW_BIN, airflow_env, fresh_airflow_home
 from reliability_kit import LIBRARY_URL, connection_settings, content_for, sharepoint_for
 
 from airflow_provider_graphcert import cli
@@ -41,6 +42,8 @@ from airflow_provider_graphcert.testing.emulator.faults import (
 from airflow_provider_graphcert.testing.emulator.graph_state import Drive
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 from airflow_provider_graphcert.testing.emulator.state import App
+
+AIRFLOW_BIN = Path(sys.executable).parent / "airflow"
 
 
 class VirtualClock:
@@ -306,8 +309,10 @@ def test_graphcert_check_reads_a_connection_stored_in_the_metadata_database(
     migrated_airflow_home: Path,
     tmp_path: Path,
 ) -> None:
-    home = fresh_airflow_home(migrated_airflow_home, tmp_path / "airflow-home")
-    env = {**os.environ, **airflow_env(home)}
+    home = tmp_path / "airflow-home"
+    shutil.copytree(migrated_airflow_home, home)  # its own metadata database
+    (home / "airflow.cfg").unlink(missing_ok=True)
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     connection = graph_emulator.connection(app, certificate_path=str(pem_path))
     added = subprocess.run(
         [str(AIRFLOW_BIN), "connections", "add", "sharepoint_prod", "--conn-json", json.dumps(connection)],
