@@ -128,6 +128,24 @@ def test_a_graph_redirect_of_a_request_with_a_body_to_another_host_is_refused(
     assert _origin_requests(graph_emulator, "files") == []  # neither the body nor the token left
 
 
+@pytest.mark.parametrize("route", ["^/_api/v2.0/uploadSession$", "^/_layouts/15/download.aspx$"])
+def test_pre_authenticated_transfers_never_follow_a_redirect(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path, route: str
+) -> None:
+    documents.put_file("Reports/q1.csv", b"a,b\n1,2\n")
+    big = tmp_path / "big.bin"
+    big.write_bytes(content_for("big", 5 * 1024 * 1024))  # over 4 MiB: an upload session
+    elsewhere = f"{graph_emulator.authority_host}/collect"
+    graph_emulator.faults.tamper(route, set_header("Location", elsewhere, status=307), origin="files", times=None)
+    sharepoint = sharepoint_for(graph_emulator, app, pem_path)
+    with pytest.raises(GraphCertError, match="HTTP 307"):
+        if "upload" in route:
+            sharepoint.upload(big, url=f"{LIBRARY_URL}/Inbound")
+        else:
+            sharepoint.download(tmp_path / "out", url=f"{LIBRARY_URL}/Reports/q1.csv")
+    assert [r.path for r in _origin_requests(graph_emulator, "authority") if r.path == "/collect"] == []
+
+
 def test_a_graph_redirect_loop_ends_with_a_typed_error(
     graph_emulator: GraphEmulator, app: App, pem_path: Path, site: object
 ) -> None:
