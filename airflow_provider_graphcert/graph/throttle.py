@@ -86,13 +86,17 @@ class JobThrottle:
 
     def wait(self) -> None:
         """Return when no pause is in force (at once, usually); raise once the budget is spent."""
-        if not self._pending():
+        if self.remaining() <= 0:
             return
         with self._sleeper:
-            while (remaining := self._pending()) > 0:
+            while (remaining := self.remaining()) > 0:
                 self._sleep(remaining)
 
-    def _pending(self) -> float:
+    def remaining(self) -> float:
+        """Seconds left of the pause in force (0 or less: none); raises once the budget is spent.
+
+        For a caller that waits its own way (an asyncio loop awaits this long instead of ``wait``).
+        """
         with self._state:
             if self._exhausted is not None:
                 raise self._exhausted
