@@ -26,6 +26,7 @@ from airflow_provider_graphcert.auth.claims import token_roles
 from airflow_provider_graphcert.auth.token_cache import AccessToken
 from airflow_provider_graphcert.errors import (
     GraphCertError,
+    GraphPagingError,
     GraphRedirectError,
     GraphRequestError,
     GraphTransportError,
@@ -385,8 +386,14 @@ class GraphClient:
                 raise GraphCertError(f"Graph returned a page that is not a JSON object from {display_url(url)}.")
             yield page
             next_link = page.get("@odata.nextLink")
-            if not isinstance(next_link, str):
+            if next_link is None:
                 return
+            if not isinstance(next_link, str) or not next_link:
+                # Ending here would silently drop the rest of the collection.
+                raise GraphPagingError(
+                    f"Graph returned an @odata.nextLink that is not a URL ({str(next_link)[:40]!r}) for "
+                    f"{display_url(first_url)}; the listing cannot go on and is not taken as complete."
+                )
             items = page.get("value")
             guard.follow(next_link, items_on_page=len(items) if isinstance(items, list) else 0)
             url = self.url(next_link)

@@ -366,3 +366,62 @@ def test_graphcert_check_of_an_extra_that_is_not_an_object_is_one_line_naming_ex
     assert cli.main(["check", "sharepoint_broken"]) == cli.EXIT_FAILED
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and "tenant_id is empty" not in err
+
+
+# -- what the services send is checked before it is used --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("expires_in", "soon", "expires_in='soon', not a positive number of seconds"),
+        ("expires_in", -5, "expires_in='-5', not a positive number of seconds"),
+        ("refresh_in", "NaN", "refresh_in='NaN', not a positive number of seconds"),
+        ("access_token", None, "without a usable access_token"),
+        ("access_token", {"jwt": "x"}, "without a usable access_token"),
+    ],
+)
+def test_a_token_response_with_hostile_fields_is_one_clear_error(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, field: str, value: object, message: str
+) -> None:
+    def spoil(body: Any) -> Any:
+        body[field] = value
+        return body
+
+    graph_emulator.faults.tamper(TOKEN_ENDPOINT_ROUTE, edit_json(spoil), times=None)
+    provider = connection_settings(graph_emulator, app, pem_path).token_provider()
+    with pytest.raises(TokenRequestError, match=message):
+        provider.request_token()
+
+
+@pytest.mark.parametrize("next_link", [42, "", ["https://graph/next"]])
+def test_a_next_link_that_is_not_a_url_is_not_taken_for_the_end_of_the_listing(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, next_link: object
+) -> None:
+    graph_emulator.graph.add_users(20)
+
+    def spoil(body: Any) -> Any:
+        body["@odata.nextLink"] = next_link
+        return body
+
+    graph_emulator.faults.tamper("^/v1.0/users$", edit_json(spoil), times=None)
+    with _client(graph_emulator, app, pem_path) as client, pytest.raises(GraphPagingError, match="not a URL"):
+        list(client.iter_items("users"))
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda body: {"responses": "none"},
+        lambda body: {"responses": [{**r, "status": "200 OK"} for r in body["responses"]]},
+        lambda body: {"responses": [{**r, "headers": ["x"]} for r in body["responses"]]},
+    ],
+)
+def test_a_malformed_batch_reply_is_one_clear_error(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, site: object, spoil: Any
+) -> None:
+    from airflow_provider_graphcert.graph.batch import BatchRequest, run_batch
+
+    graph_emulator.faults.tamper(r"^/v1.0/\$batch$", edit_json(spoil), times=None)
+    with _client(graph_emulator, app, pem_path) as client, pytest.raises(GraphCertError, match=r"\$batch reply"):
+        run_batch(client, [BatchRequest("GET", "/sites/root")])
