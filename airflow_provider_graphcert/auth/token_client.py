@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ TOKEN_RETRY_ATTEMPTS = 3
 TOKEN_RETRY_AFTER_MAX_SECONDS = 30
 # Answers that would make requests re-send the form (with the signed assertion) somewhere else.
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Entra ID always sends expires_in; a response without it is taken to live 10 minutes, not forever.
+DEFAULT_EXPIRES_IN = 600.0
 
 SecretSink = Callable[[str], None]
 
@@ -162,9 +165,9 @@ class TokenProvider:
         if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
             raise token_error(response.status_code, body, self._context())
         token = AccessToken.from_lifetime(
-            str(body["access_token"]),
-            expires_in=float(body.get("expires_in", 600)),
-            refresh_in=float(body["refresh_in"]) if "refresh_in" in body else None,
+            self._checked_token(body.get("access_token")),
+            expires_in=self._lifetime(body.get("expires_in", DEFAULT_EXPIRES_IN), "expires_in") or DEFAULT_EXPIRES_IN,
+            refresh_in=self._lifetime(body.get("refresh_in"), "refresh_in"),
             now=started,
             scope=self.scope,
         )
@@ -178,6 +181,29 @@ class TokenProvider:
             response.headers.get("x-ms-request-id", "-"),
         )
         return token
+
+    def _checked_token(self, value: object) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise TokenRequestError(
+                f"The token endpoint {self.token_endpoint} answered 200 without a usable access_token. Check "
+                "authority_host/cloud and any proxy between this worker and Entra ID."
+            )
+        return value
+
+    def _lifetime(self, value: object, name: str) -> float | None:
+        """Seconds from the token response (Entra sends numbers, some proxies strings); None when absent."""
+        if value is None:
+            return None
+        try:
+            seconds = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            seconds = math.nan
+        if not (0 < seconds < math.inf):
+            raise TokenRequestError(
+                f"The token endpoint {self.token_endpoint} answered {name}={str(value)[:40]!r}, not a positive "
+                "number of seconds. Check authority_host/cloud and any proxy between this worker and Entra ID."
+            )
+        return seconds
 
     def _redirect_error(self, response: requests.Response) -> TokenRequestError:
         authority = urlsplit(self.authority_host).netloc or self.authority_host

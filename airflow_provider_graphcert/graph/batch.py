@@ -169,14 +169,21 @@ def _send_once(
             if item["dependsOn"] is None:
                 del item["dependsOn"]
     reply = client.send_json("POST", "$batch", body)
-    by_id = {}
-    for response in (reply or {}).get("responses", []):
-        by_id[str(response.get("id"))] = response
+    responses = reply.get("responses") if isinstance(reply, dict) else None
+    if not isinstance(responses, list):
+        raise GraphCertError("Graph's $batch reply has no 'responses' list.")
+    by_id = {str(response.get("id")): response for response in responses if isinstance(response, dict)}
     answered: dict[int, BatchResponse] = {}
     for i in batch:
         raw = by_id.get(ids[i])
         if raw is None:
             raise GraphCertError(f"Graph's $batch reply has no response for request id {ids[i]!r}.")
-        headers = {str(k): str(v) for k, v in (raw.get("headers") or {}).items()}
-        answered[i] = BatchResponse(id=ids[i], status=int(raw.get("status", 0)), headers=headers, body=raw.get("body"))
+        status, raw_headers = raw.get("status"), raw.get("headers") or {}
+        if not isinstance(status, int) or isinstance(status, bool) or not isinstance(raw_headers, dict):
+            raise GraphCertError(
+                f"Graph's $batch reply for request id {ids[i]!r} is malformed: 'status' is not a number or "
+                "'headers' is not an object."
+            )
+        headers = {str(k): str(v) for k, v in raw_headers.items()}
+        answered[i] = BatchResponse(id=ids[i], status=status, headers=headers, body=raw.get("body"))
     return answered

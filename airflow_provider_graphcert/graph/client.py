@@ -26,6 +26,7 @@ from airflow_provider_graphcert.auth.claims import token_roles
 from airflow_provider_graphcert.auth.token_cache import AccessToken
 from airflow_provider_graphcert.errors import (
     GraphCertError,
+    GraphPagingError,
     GraphRedirectError,
     GraphRequestError,
     GraphTransportError,
@@ -134,7 +135,12 @@ class GraphClient:
         self.graph_url = self.graph_url.rstrip("/")
         self.retry = self.retry or RetryPolicy()
         self._origin = _origin(self.graph_url)
-        self.throttle = JobThrottle(self.retry.job_wait_budget, sleep=self.sleep, clock=self.clock)
+        # Read through self, so a policy, sleep or clock set on the client after construction applies.
+        self.throttle = JobThrottle(
+            lambda: (self.retry or RetryPolicy()).max_job_wait,
+            sleep=lambda seconds: self.sleep(seconds),
+            clock=lambda: self.clock(),
+        )
         self.environment = RequestEnvironment(self.verify, self.proxies)
         self.session = requests.Session()
         self.session.trust_env = False  # read once per origin by self.environment, see there
@@ -380,8 +386,14 @@ class GraphClient:
                 raise GraphCertError(f"Graph returned a page that is not a JSON object from {display_url(url)}.")
             yield page
             next_link = page.get("@odata.nextLink")
-            if not isinstance(next_link, str):
+            if next_link is None:
                 return
+            if not isinstance(next_link, str) or not next_link:
+                # Ending here would silently drop the rest of the collection.
+                raise GraphPagingError(
+                    f"Graph returned an @odata.nextLink that is not a URL ({str(next_link)[:40]!r}) for "
+                    f"{display_url(first_url)}; the listing cannot go on and is not taken as complete."
+                )
             items = page.get("value")
             guard.follow(next_link, items_on_page=len(items) if isinstance(items, list) else 0)
             url = self.url(next_link)

@@ -19,15 +19,17 @@ from time import time
 THROTTLE_STATUSES = frozenset({429, 503, 504})
 IDEMPOTENT_RETRY_STATUSES = frozenset({500, 502, 509})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# 15 minutes of a whole job paused by throttling: past that, Graph is not coming back soon enough
+# for a scheduled task, and Airflow's own retry (later) is the better wait.
+DEFAULT_MAX_JOB_WAIT = 900.0
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try. ``max_total_wait`` is the budget of sleep per logical request.
 
-    ``max_job_wait`` bounds the time one client (one job, all its workers) spends paused by
-    throttling in total; None means the same as ``max_total_wait``, so a job that meets endless
-    throttling fails within the time one request would have waited.
+    ``max_job_wait`` bounds the time one client (one job, all its workers together) spends paused by
+    throttling: a job that meets endless throttling fails after that long, however many files it has.
     """
 
     max_attempts: int = 10
@@ -36,11 +38,7 @@ class RetryPolicy:
     backoff_max: float = 60.0
     jitter: float = 0.25
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
-    max_job_wait: float | None = None
-
-    @property
-    def job_wait_budget(self) -> float:
-        return self.max_total_wait if self.max_job_wait is None else self.max_job_wait
+    max_job_wait: float = DEFAULT_MAX_JOB_WAIT
 
     def retryable_status(self, method: str, status: int, idempotent: bool | None = None) -> bool:
         """``idempotent`` overrides the method's rule for a request known to be safe (or unsafe) to repeat."""

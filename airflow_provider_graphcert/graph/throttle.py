@@ -5,7 +5,8 @@ the requests on the other worker threads will hear the same, so they wait with i
 sending its own request into the throttle and each waiting its own minute (Microsoft: "Best
 practices to handle throttling", https://learn.microsoft.com/graph/throttling). The time the job
 spends paused is counted once, however many threads wait, and ends the job when it passes the
-budget, so 40 throttled files cost one budget, not 40.
+budget, so 40 throttled files cost one budget, not 40. rclone's shared pacer does the same for its
+OneDrive backend (https://github.com/rclone/rclone/blob/master/backend/onedrive/onedrive.go, shouldRetry).
 """
 
 from __future__ import annotations
@@ -42,12 +43,12 @@ class JobThrottle:
 
     def __init__(
         self,
-        budget: float,
+        budget: float | Callable[[], float],
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.budget = budget
+        self._budget = budget
         self._sleep = sleep
         self._clock = clock
         self._state = threading.Lock()
@@ -56,6 +57,11 @@ class JobThrottle:
         self._paused_total = 0.0
         self._last_cause: ThrottleCause | None = None
         self._exhausted: GraphThrottledError | None = None
+
+    @property
+    def budget(self) -> float:
+        """Seconds the job may spend paused in total (read when needed, so a policy set later counts)."""
+        return self._budget() if callable(self._budget) else self._budget
 
     @property
     def paused_total(self) -> float:
@@ -80,13 +86,17 @@ class JobThrottle:
 
     def wait(self) -> None:
         """Return when no pause is in force (at once, usually); raise once the budget is spent."""
-        if not self._pending():
+        if self.remaining() <= 0:
             return
         with self._sleeper:
-            while (remaining := self._pending()) > 0:
+            while (remaining := self.remaining()) > 0:
                 self._sleep(remaining)
 
-    def _pending(self) -> float:
+    def remaining(self) -> float:
+        """Seconds left of the pause in force (0 or less: none); raises once the budget is spent.
+
+        For a caller that waits its own way (an asyncio loop awaits this long instead of ``wait``).
+        """
         with self._state:
             if self._exhausted is not None:
                 raise self._exhausted

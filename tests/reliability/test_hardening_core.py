@@ -10,14 +10,15 @@ import itertools
 import json
 import logging
 import os
+import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import certifi
 import pytest
-from conftest import AIRFLOW_BIN, airflow_env, fresh_airflow_home
 from reliability_kit import LIBRARY_URL, connection_settings, content_for, sharepoint_for
 
 from airflow_provider_graphcert import cli
@@ -41,6 +42,8 @@ from airflow_provider_graphcert.testing.emulator.faults import (
 from airflow_provider_graphcert.testing.emulator.graph_state import Drive
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 from airflow_provider_graphcert.testing.emulator.state import App
+
+AIRFLOW_BIN = Path(sys.executable).parent / "airflow"
 
 
 class VirtualClock:
@@ -123,6 +126,24 @@ def test_a_graph_redirect_of_a_request_with_a_body_to_another_host_is_refused(
         client.send_json("POST", f"drives/{drive_id}/root:/big.bin:/createUploadSession", {"item": {}})
     assert "to another host" in str(raised.value)
     assert _origin_requests(graph_emulator, "files") == []  # neither the body nor the token left
+
+
+@pytest.mark.parametrize("route", ["^/_api/v2.0/uploadSession$", "^/_layouts/15/download.aspx$"])
+def test_pre_authenticated_transfers_never_follow_a_redirect(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path, route: str
+) -> None:
+    documents.put_file("Reports/q1.csv", b"a,b\n1,2\n")
+    big = tmp_path / "big.bin"
+    big.write_bytes(content_for("big", 5 * 1024 * 1024))  # over 4 MiB: an upload session
+    elsewhere = f"{graph_emulator.authority_host}/collect"
+    graph_emulator.faults.tamper(route, set_header("Location", elsewhere, status=307), origin="files", times=None)
+    sharepoint = sharepoint_for(graph_emulator, app, pem_path)
+    with pytest.raises(GraphCertError, match="HTTP 307"):
+        if "upload" in route:
+            sharepoint.upload(big, url=f"{LIBRARY_URL}/Inbound")
+        else:
+            sharepoint.download(tmp_path / "out", url=f"{LIBRARY_URL}/Reports/q1.csv")
+    assert [r.path for r in _origin_requests(graph_emulator, "authority") if r.path == "/collect"] == []
 
 
 def test_a_graph_redirect_loop_ends_with_a_typed_error(
@@ -306,8 +327,10 @@ def test_graphcert_check_reads_a_connection_stored_in_the_metadata_database(
     migrated_airflow_home: Path,
     tmp_path: Path,
 ) -> None:
-    home = fresh_airflow_home(migrated_airflow_home, tmp_path / "airflow-home")
-    env = {**os.environ, **airflow_env(home)}
+    home = tmp_path / "airflow-home"
+    shutil.copytree(migrated_airflow_home, home)  # its own metadata database
+    (home / "airflow.cfg").unlink(missing_ok=True)
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     connection = graph_emulator.connection(app, certificate_path=str(pem_path))
     added = subprocess.run(
         [str(AIRFLOW_BIN), "connections", "add", "sharepoint_prod", "--conn-json", json.dumps(connection)],
@@ -343,3 +366,62 @@ def test_graphcert_check_of_an_extra_that_is_not_an_object_is_one_line_naming_ex
     assert cli.main(["check", "sharepoint_broken"]) == cli.EXIT_FAILED
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and "tenant_id is empty" not in err
+
+
+# -- what the services send is checked before it is used --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("expires_in", "soon", "expires_in='soon', not a positive number of seconds"),
+        ("expires_in", -5, "expires_in='-5', not a positive number of seconds"),
+        ("refresh_in", "NaN", "refresh_in='NaN', not a positive number of seconds"),
+        ("access_token", None, "without a usable access_token"),
+        ("access_token", {"jwt": "x"}, "without a usable access_token"),
+    ],
+)
+def test_a_token_response_with_hostile_fields_is_one_clear_error(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, field: str, value: object, message: str
+) -> None:
+    def spoil(body: Any) -> Any:
+        body[field] = value
+        return body
+
+    graph_emulator.faults.tamper(TOKEN_ENDPOINT_ROUTE, edit_json(spoil), times=None)
+    provider = connection_settings(graph_emulator, app, pem_path).token_provider()
+    with pytest.raises(TokenRequestError, match=message):
+        provider.request_token()
+
+
+@pytest.mark.parametrize("next_link", [42, "", ["https://graph/next"]])
+def test_a_next_link_that_is_not_a_url_is_not_taken_for_the_end_of_the_listing(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, next_link: object
+) -> None:
+    graph_emulator.graph.add_users(20)
+
+    def spoil(body: Any) -> Any:
+        body["@odata.nextLink"] = next_link
+        return body
+
+    graph_emulator.faults.tamper("^/v1.0/users$", edit_json(spoil), times=None)
+    with _client(graph_emulator, app, pem_path) as client, pytest.raises(GraphPagingError, match="not a URL"):
+        list(client.iter_items("users"))
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda body: {"responses": "none"},
+        lambda body: {"responses": [{**r, "status": "200 OK"} for r in body["responses"]]},
+        lambda body: {"responses": [{**r, "headers": ["x"]} for r in body["responses"]]},
+    ],
+)
+def test_a_malformed_batch_reply_is_one_clear_error(
+    graph_emulator: GraphEmulator, app: App, pem_path: Path, site: object, spoil: Any
+) -> None:
+    from airflow_provider_graphcert.graph.batch import BatchRequest, run_batch
+
+    graph_emulator.faults.tamper(r"^/v1.0/\$batch$", edit_json(spoil), times=None)
+    with _client(graph_emulator, app, pem_path) as client, pytest.raises(GraphCertError, match=r"\$batch reply"):
+        run_batch(client, [BatchRequest("GET", "/sites/root")])
