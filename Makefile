@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo clean browser bench
+.PHONY: test lint typecheck layers unit demo clean browser bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The one-way layers (import-linter contracts in pyproject.toml).
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
 unit: $(STAMP)
 	$(BIN)/pytest
 
@@ -29,7 +33,7 @@ unit: $(STAMP)
 browser:
 	bash scripts/install-browser.sh
 
-test: lint typecheck browser unit
+test: lint typecheck layers browser unit
 
 # Benchmarks against msal+requests, the Azure provider and curl (~10 min, not part of `make test`).
 bench: $(STAMP)

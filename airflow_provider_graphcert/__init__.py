@@ -8,7 +8,9 @@ __version__ = "0.1.0"
 
 
 def get_provider_info() -> dict[str, Any]:
-    # A plain literal: an exception here would break `import airflow` for every user (conventions).
+    # A plain literal: an exception here would break `import airflow` for every user (Airflow loads it
+    # from the entry point at import; tests/airflow/test_provider_registration.py checks it against
+    # Airflow's provider_info schema).
     return {
         "package-name": "airflow-provider-graphcert",
         "name": "Microsoft Graph (client certificate)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +13,7 @@ import jwt
 import pytest
 
 from airflow_provider_graphcert.auth.selfsigned import SelfSignedCertificate, create_self_signed
+from airflow_provider_graphcert.auth.token_cache import TokenCache
 from airflow_provider_graphcert.errors import TokenRequestError
 from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
@@ -69,10 +71,12 @@ def test_short_lived_tokens_are_renewed_before_they_expire(
     graph_emulator.token_lifetime = 2
     airflow_connection(app, certificate_path=str(pem_file))
     hook = GraphCertHook()
+    skipped = 0.0
+    # The cache's injected clock: time moves on when the test says so, not while it sleeps.
+    hook.token_provider.cache = TokenCache(lambda: time.time() + skipped)
     first = hook.get_access_token()
-    import time
-
-    time.sleep(1.2)  # past half the lifetime: the cache must fetch a new one
+    assert hook.get_access_token() == first  # still fresh: from the cache
+    skipped = 1.2  # past half the 2 s lifetime: the cache must fetch a new one
     second = hook.get_access_token()
     assert second != first
     assert graph_emulator.state.validate_access_token(second)

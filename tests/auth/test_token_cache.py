@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-import time
+from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
 
 from airflow_provider_graphcert.auth.token_cache import AccessToken, TokenCache
 
@@ -26,23 +27,48 @@ def test_refresh_before_expiry_and_honour_refresh_in() -> None:
     assert short.refresh_at == 2
 
 
+class ArrivalCountingLock:
+    """The cache's per-key lock, counting the threads that reach it (an event, not a timer)."""
+
+    def __init__(self, arrivals: threading.Semaphore) -> None:
+        self._lock = threading.Lock()
+        self._arrivals = arrivals
+
+    def __enter__(self) -> None:
+        self._arrivals.release()
+        self._lock.acquire()
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._lock.release()
+
+
+class ObservedTokenCache(TokenCache):
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock)
+        self.arrivals = threading.Semaphore(0)
+        self._observed_lock = ArrivalCountingLock(self.arrivals)
+
+    def _key_lock(self, key: Hashable) -> ArrivalCountingLock:  # type: ignore[override]
+        return self._observed_lock
+
+
 def test_concurrent_callers_cause_a_single_fetch() -> None:
     clock = Clock()
-    cache = TokenCache(clock)
+    cache = ObservedTokenCache(clock)
+    callers = 16
     fetches = 0
-    gate = threading.Event()
 
     def fetch() -> AccessToken:
         nonlocal fetches
         fetches += 1
-        gate.wait(1)  # keep the first fetch in flight while the others arrive
+        # Hold the first fetch until every caller has missed the cache and reached the key's lock,
+        # so the others really wait on this fetch (a timer would let a missed race pass).
+        for _ in range(callers):
+            assert cache.arrivals.acquire(timeout=30), "a caller never reached the key's lock"
         return AccessToken.from_lifetime(f"token-{fetches}", expires_in=3599, now=clock())
 
-    with ThreadPoolExecutor(16) as pool:
-        futures = [pool.submit(cache.get, "k", fetch) for _ in range(16)]
-        time.sleep(0.05)
-        gate.set()
-        tokens = {f.result().token for f in futures}
+    with ThreadPoolExecutor(callers) as pool:
+        tokens = {f.result().token for f in [pool.submit(cache.get, "k", fetch) for _ in range(callers)]}
     assert fetches == 1
     assert tokens == {"token-1"}
 

@@ -68,3 +68,23 @@ def test_the_standalone_emulator_serves_a_token_and_stops_on_sigterm(tmp_path: P
         stdout, stderr = process.communicate(timeout=15)
     assert process.returncode == 0, stderr
     assert f"client_id: {CLIENT_ID}" in stdout
+
+
+def test_a_relative_state_dir_still_writes_an_absolute_ca_bundle_into_the_connection(tmp_path: Path) -> None:
+    ready, connection = tmp_path / "ready.json", tmp_path / "conn.json"
+    command = [
+        sys.executable, "-m", "airflow_provider_graphcert.testing.emulator.standalone",
+        "--state-dir", "state", "--ready-file", str(ready), "--connection-file", str(connection),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        _wait_for(ready, process)
+        ca_bundle = Path(json.loads(connection.read_text())["extra"]["ca_bundle"])
+        assert ca_bundle.is_absolute(), ca_bundle  # usable from any other directory (Airflow's, a worker's)
+        assert ca_bundle == tmp_path / "state" / ca_bundle.name and ca_bundle.is_file()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=15)

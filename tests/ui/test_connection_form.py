@@ -38,6 +38,8 @@ AIRFLOW_VERSION = Version(version("apache-airflow-core"))
 # list's button sends port 0 (Number(null)) and the API server answers 400 "The host or port to test
 # differs from the stored connection". Fixed by apache/airflow#73298, not in a release as of 3.3.2.
 PORTLESS_TEST_BUG = Version("3.3.1") <= AIRFLOW_VERSION <= Version("3.3.2")
+REQUIRED_MESSAGE = "This field is required"  # Airflow's form, for a field whose schema type excludes null
+CREDENTIAL_LABELS = ("Certificate path", "Certificate data", "Pre-signed client assertion", "Client assertion file")
 
 
 def _connection_type() -> dict[str, Any]:
@@ -122,7 +124,16 @@ def test_connection_form_shows_our_fields_and_saves_plain_extras(
     expect(_input(form, "Certificate data")).to_have_attribute("type", "password")
     expect(_input(form, "Pre-signed client assertion")).to_have_attribute("type", "password")
 
+    # What a user must do: Tenant ID is flagged as required while empty (and only it), and each of the
+    # four credential fields says to fill exactly one of them.
+    expect(_input(extras_section, "Tenant ID")).to_have_attribute("aria-invalid", "true")
+    expect(extras_section.get_by_text(REQUIRED_MESSAGE)).to_have_count(1)
+    expect(_field(extras_section, "Tenant ID")).to_contain_text(REQUIRED_MESSAGE)
+    for label in CREDENTIAL_LABELS:
+        expect(_field(extras_section, label)).to_contain_text("exactly one")
+
     _input(form, "Tenant ID").fill(app.tenant_id)
+    expect(extras_section.get_by_text(REQUIRED_MESSAGE)).to_have_count(0)
     _input(form, "Certificate path").fill(str(pem))
     _input(form, "Authority host").fill(graph_emulator.authority_host)
     _input(form, "Graph URL").fill(graph_emulator.graph_url)
@@ -159,6 +170,8 @@ def test_connection_form_shows_our_fields_and_saves_plain_extras(
     }
     assert {key: extra.get(key) for key in filled} == filled
     assert not [key for key in extra if key.startswith("extra__")]
+    # Explicit hosts, and no "Cloud: public" saved beside them to contradict them.
+    assert extra.get("cloud") is None
 
     # The API server's test endpoint, given the saved connection (as the UI button should send it),
     # signs in to the emulator with our hook.

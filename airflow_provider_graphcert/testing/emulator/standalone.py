@@ -84,6 +84,8 @@ def run_standalone(args: argparse.Namespace) -> int:
     if args.state_dir is None:
         with tempfile.TemporaryDirectory(prefix="graphcert-emulator-") as temporary:
             return _serve(args, Path(temporary))
+    # Absolute: the ca_bundle written into the connection must work from any working directory.
+    args.state_dir = args.state_dir.expanduser().resolve()
     return _serve(args, args.state_dir)
 
 
