@@ -113,6 +113,8 @@ def assert_not_implemented(response: Any, feature: str) -> None:
         ("GET", "sites?search=finance", "searching sites"),
         ("GET", "organization", "/organization"),
         ("GET", "users/{user}/memberOf", "memberOf"),
+        ("GET", "users/{user}?$filter=id eq 'x'", "$filter"),
+        ("GET", "users?$apply=groupby((department))", "$apply"),
         ("PATCH", "drives/{drive}/items/{report}", "'description'"),
     ],
 )

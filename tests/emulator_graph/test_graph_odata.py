@@ -155,3 +155,26 @@ def test_children_ordered_by_size_and_expanded_under_their_folder(graph: GraphHa
     expanded = graph.json("GET", f"drives/{library.id}/items/{folder.id}?$expand=children($select=name)")
     assert sorted(child["name"] for child in expanded["children"]) == ["a.bin", "b.bin", "c.bin"]
     assert set(expanded["children"][0]) == {"name"}
+
+
+def test_every_collection_names_its_odata_context(graph: GraphHarness, library: Drive) -> None:
+    library.put_file("a.txt", b"a")
+    site = library.site
+    graph.state.add_list(site, "Tasks", ["Owner"], [{"Title": "t"}])
+    graph.state.add_users(2)
+    graph.state.add_groups(2)
+    collections = [
+        f"sites/{site.id}/drives",
+        f"sites/{site.id}/lists",
+        f"sites/{site.id}/lists/Tasks/items",
+        f"sites/{site.id}/lists/Tasks/columns",
+        f"drives/{library.id}/root/children",
+        f"drives/{library.id}/root/delta",
+        f"drives/{library.id}/root/delta?token=latest",
+        f"drives/{library.id}/root/search(q='a')",
+        "users",
+        "groups",
+    ]
+    for path in collections:
+        body = graph.json("GET", path)
+        assert "/v1.0/$metadata#" in body["@odata.context"], path

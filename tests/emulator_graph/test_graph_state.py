@@ -150,3 +150,18 @@ def test_simple_upload_bodies_stop_at_the_limit() -> None:
     writer.discard()
     assert not writer.path.exists()
     state.close()
+
+
+def test_a_restored_snapshot_keeps_list_indexes_and_the_office_rewrite_switch(tmp_path: Path) -> None:
+    from airflow_provider_graphcert.testing.emulator.graph.snapshots import load_snapshot, save_snapshot
+
+    state = GraphState(storage_dir=tmp_path / "files")
+    site = state.add_site("contoso.sharepoint.com", "/sites/x", "X")
+    site.add_library("Archive", rewrite_office_documents=False)
+    state.add_list(site, "Invoices", ["Status", "Amount"], [{"Title": "a"}], indexed=["Amount"])
+    save_snapshot(state, tmp_path / "snapshot.json")
+    restored = GraphState(storage_dir=tmp_path / "files")
+    assert load_snapshot(restored, tmp_path / "snapshot.json")
+    again = restored.site_by_path("contoso.sharepoint.com", "/sites/x")
+    assert [d.rewrite_office_documents for d in again.drives.values()] == [False]
+    assert again.find_list("Invoices").indexed_columns == {"Amount"}

@@ -26,6 +26,7 @@ from starlette.responses import PlainTextResponse
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from airflow_provider_graphcert.testing.emulator.entra.routes import EntraRoutes
+from airflow_provider_graphcert.testing.emulator.entra.signing import SigningKey
 from airflow_provider_graphcert.testing.emulator.entra.state import (
     DEFAULT_CLOCK_SKEW_TOLERANCE_SECONDS,
     DEFAULT_TOKEN_LIFETIME_SECONDS,
@@ -35,7 +36,6 @@ from airflow_provider_graphcert.testing.emulator.entra.state import (
     App,
     CertificatesInput,
     EmulatorState,
-    SigningKey,
     Tenant,
 )
 from airflow_provider_graphcert.testing.emulator.faults import (

@@ -24,6 +24,7 @@ from airflow_provider_graphcert.testing.emulator.graph.common import (
 from airflow_provider_graphcert.testing.emulator.graph.drives import DeltaCursor, DeltaEntry, Drive, Item
 from airflow_provider_graphcert.testing.emulator.graph.odata import (
     check_options,
+    collection_context,
     decode_skiptoken,
     encode_skiptoken,
     function_link,
@@ -49,7 +50,8 @@ class DeltaRoutes(RouteBase):
         token = address.arguments.get("token", call.options.get("token"))
         if token == "latest":
             link = function_link(call.request, {"token": drive.delta_latest_token()})
-            return json_response({"value": [], "@odata.deltaLink": link})
+            context = collection_context(call.request, "driveItem")
+            return json_response({"@odata.context": context, "value": [], "@odata.deltaLink": link})
         try:
             cursor = self.delta_cursor(drive, token)
         except DeltaTokenExpired as exc:
@@ -61,7 +63,7 @@ class DeltaRoutes(RouteBase):
         select = parse_select(call.options)
         files_base = self.files_base()
         value = [select_properties(self.delta_entry_json(drive, entry, files_base), select) for entry in page.entries]
-        body: dict[str, Any] = {"value": value}
+        body: dict[str, Any] = {"@odata.context": collection_context(call.request, "driveItem"), "value": value}
         if page.next_token is not None:
             body["@odata.nextLink"] = function_link(call.request, {"token": page.next_token})
         if page.delta_token is not None:
@@ -101,7 +103,7 @@ class DeltaRoutes(RouteBase):
         files_base = self.files_base()
         page = found[offset : offset + top]
         value = [select_properties(item_json(self.state, item, files_base), select) for item in page]
-        body: dict[str, Any] = {"value": value}
+        body: dict[str, Any] = {"@odata.context": collection_context(call.request, "driveItem"), "value": value}
         if offset + top < len(found):
             token = encode_skiptoken(self.state, kind, offset + top)
             body["@odata.nextLink"] = function_link(call.request, {"$skiptoken": token}, keep_arguments=True)

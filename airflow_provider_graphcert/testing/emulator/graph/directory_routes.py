@@ -28,6 +28,7 @@ from airflow_provider_graphcert.testing.emulator.graph.directory import (
 )
 from airflow_provider_graphcert.testing.emulator.graph.directory_query import DirectoryQuery, directory_query
 from airflow_provider_graphcert.testing.emulator.graph.odata import (
+    check_options,
     context_url,
     decode_skiptoken,
     encode_skiptoken,
@@ -77,6 +78,9 @@ class DirectoryRoutes(RouteBase):
     ) -> Response:
         call.require(roles, directory=True)
         self._only(call, "GET")
+        # $skip and $expand are in the set: directory_query answers them the way Graph does.
+        supported = {"select", "top", "skiptoken", "filter", "orderby", "count", "search", "skip", "expand"}
+        check_options(call.options, supported, entity)
         query = directory_query(directory, call.options, call.request.headers)
         top = parse_top(call.options, DIRECTORY_DEFAULT_PAGE_SIZE, DIRECTORY_MAX_PAGE_SIZE, strict=True)
         select = directory_select(directory, parse_select(call.options), defaults)
@@ -117,6 +121,7 @@ class DirectoryRoutes(RouteBase):
         self._only(call, "GET")
         if "expand" in call.options:
             raise not_implemented(f"$expand on a {directory.kind}")
+        check_options(call.options, {"select"}, f"a {directory.kind}")
         key = call.request.path_params["key"]
         index = directory.index_of(key)
         if index is None:
