@@ -1,22 +1,19 @@
 """An emulated SharePoint site behind an Airflow connection, the spo:// scheme, and an S3 server.
 
-The scheme is registered from the entry points pyproject.toml declares, exactly as an installer
-would write them: the shared development install may predate them, and a typo there then fails
-these tests instead of passing unnoticed.
+The scheme is registered from the entry points pyproject.toml declares (spo_entry_points.py).
 """
 
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import certifi
 import fsspec
 import pytest
-import upath.registry
 from airflow.sdk.io import store as airflow_store
+from spo_entry_points import register_declared_entry_points
 
 from airflow_provider_graphcert.auth.selfsigned import SelfSignedCertificate
 from airflow_provider_graphcert.auth.token_cache import DEFAULT_TOKEN_CACHE
@@ -25,7 +22,6 @@ from airflow_provider_graphcert.testing.emulator.graph_state import Drive, Site
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 from airflow_provider_graphcert.testing.emulator.state import App
 
-PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 CONN_ID = "sharepoint_finance"
 HOST = "contoso.sharepoint.com"
 # The browser address of the library with https replaced by spo, the connection in the user part.
@@ -33,17 +29,9 @@ LIBRARY_URL = f"spo://{CONN_ID}@{HOST}/sites/Finance/Shared Documents"
 LIBRARY_PATH = f"{HOST}/sites/Finance/Shared Documents"
 
 
-def _declared_entry_points(group: str) -> dict[str, str]:
-    project = tomllib.loads(PYPROJECT.read_text())["project"]
-    return dict(project["entry-points"][group])
-
-
 @pytest.fixture(scope="session", autouse=True)
 def spo_scheme_registered() -> None:
-    for name, target in _declared_entry_points("fsspec.specs").items():
-        fsspec.register_implementation(name, target.replace(":", "."), clobber=True)
-    for name, target in _declared_entry_points("universal_pathlib.implementations").items():
-        upath.registry.register_implementation(name, target.replace(":", "."), clobber=True)
+    register_declared_entry_points()
 
 
 @pytest.fixture(autouse=True)
