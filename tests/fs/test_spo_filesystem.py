@@ -7,23 +7,16 @@ from pathlib import Path
 
 import pytest
 from conftest import LIBRARY_PATH, LIBRARY_URL
+from emulator_features import NEEDS_EMULATOR_COPY_AND_MOVE
 
-from airflow_provider_graphcert.errors import GraphRequestError
+from airflow_provider_graphcert.fs.server_side import CopyFailedError
 from airflow_provider_graphcert.fs.spo import ConnectionFileSystem
 from airflow_provider_graphcert.sharepoint.download import IntegrityError
-from airflow_provider_graphcert.testing.emulator.faults import replace_body
+from airflow_provider_graphcert.testing.emulator.faults import edit_json, replace_body
 from airflow_provider_graphcert.testing.emulator.graph_state import Drive
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 
 MIB = 1024 * 1024
-# Graph's driveItem copy (POST .../copy + monitor URL) and move (PATCH) routes are not in this
-# branch's emulator yet; the emulator work adding them lands separately. Strict: once the routes
-# exist these tests must pass, and this mark must go.
-NEEDS_EMULATOR_COPY_AND_MOVE = pytest.mark.xfail(
-    strict=True,
-    raises=GraphRequestError,
-    reason="the emulator has no driveItem copy / PATCH (move) routes yet",
-)
 
 
 def patterned(size: int, seed: str = "spo") -> bytes:
@@ -245,3 +238,29 @@ def _exists(drive: Drive, path: str) -> bool:
     except Exception:
         return False
     return True
+
+
+@NEEDS_EMULATOR_COPY_AND_MOVE
+def test_a_copy_still_in_progress_is_waited_for_without_the_token(
+    spo: ConnectionFileSystem, documents: Drive, graph_emulator: GraphEmulator
+) -> None:
+    documents.put_file("Reports/q1.csv", b"q1")
+    pauses: list[float] = []
+    spo.client.sleep = pauses.append  # the monitor is polled on the client's clock
+    in_progress = edit_json(lambda report: {**report, "status": "inProgress", "percentageComplete": 40.0})
+    graph_emulator.faults.tamper("monitor", in_progress, times=2, origin="files")
+    spo.copy(f"{LIBRARY_URL}/Reports/q1.csv", f"{LIBRARY_URL}/Copies/q1.csv")
+    assert documents.resolve("Copies/q1.csv").blob.read_bytes() == b"q1"
+    assert pauses == [0.25, 0.5]  # growing pauses between the three polls
+    polls = [r for r in graph_emulator.requests.records("files") if "monitor" in r.path]
+    assert len(polls) == 3 and all("authorization" not in r.headers for r in polls)
+
+
+@NEEDS_EMULATOR_COPY_AND_MOVE
+def test_a_copy_graph_reports_as_failed_raises(
+    spo: ConnectionFileSystem, documents: Drive, graph_emulator: GraphEmulator
+) -> None:
+    documents.put_file("Reports/q1.csv", b"q1")
+    graph_emulator.faults.tamper("monitor", edit_json(lambda report: {**report, "status": "failed"}), origin="files")
+    with pytest.raises(CopyFailedError, match=r"'q1\.csv'.*failed"):
+        spo.copy(f"{LIBRARY_URL}/Reports/q1.csv", f"{LIBRARY_URL}/Copies/q1.csv")

@@ -10,10 +10,10 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.io import get_fs, has_fs
 from conftest import CONN_ID, LIBRARY_URL
+from emulator_features import NEEDS_EMULATOR_COPY_AND_MOVE
 from s3_server import S3_CONN_ID, S3Server, attach_s3, running_s3_server
 
 import airflow_provider_graphcert
-from airflow_provider_graphcert.errors import GraphRequestError
 from airflow_provider_graphcert.fs import spo as spo_module
 from airflow_provider_graphcert.fs.spo import ConnectionFileSystem
 from airflow_provider_graphcert.testing.emulator.graph_state import Drive
@@ -81,7 +81,7 @@ def test_paths_list_glob_write_and_remove(spo_connection: str, documents: Drive)
     assert not (inbox / "Done").exists()
 
 
-@pytest.mark.xfail(strict=True, raises=GraphRequestError, reason="the emulator has no driveItem PATCH (move) route yet")
+@NEEDS_EMULATOR_COPY_AND_MOVE
 def test_a_path_is_renamed_in_place(spo_connection: str, documents: Drive) -> None:
     item = documents.put_file("Inbox/in.csv", b"x")
     ObjectStoragePath(f"{LIBRARY_URL}/Inbox/in.csv").rename(ObjectStoragePath(f"{LIBRARY_URL}/Inbox/in.done.csv"))
