@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from airflow.sdk import ObjectStoragePath
-from airflow.sdk.io import get_fs, has_fs
+from airflow.sdk.io import attach, get_fs, has_fs
 from conftest import CONN_ID, LIBRARY_URL
 from emulator_features import NEEDS_EMULATOR_COPY_AND_MOVE
 from s3_server import S3_CONN_ID, S3Server, attach_s3, running_s3_server
@@ -16,7 +17,9 @@ from s3_server import S3_CONN_ID, S3Server, attach_s3, running_s3_server
 import airflow_provider_graphcert
 from airflow_provider_graphcert.fs import spo as spo_module
 from airflow_provider_graphcert.fs.spo import ConnectionFileSystem
+from airflow_provider_graphcert.fs.spo import get_fs as get_fs_for
 from airflow_provider_graphcert.testing.emulator.graph_state import Drive
+from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 
 MIB = 1024 * 1024
 BUCKET = "landing"
@@ -117,3 +120,23 @@ def test_pandas_reads_a_sharepoint_csv_and_writes_one_back(spo_connection: str, 
     with ObjectStoragePath(f"{LIBRARY_URL}/Reports/summary.csv").open("w") as handle:
         summary.to_csv(handle, index=False)
     assert documents.resolve("Reports/summary.csv").blob.read_bytes() == b"region,total\nnorth,12\nsouth,30\n"
+
+
+def test_options_reach_the_file_system_through_attach(
+    spo_connection: str, documents: Drive, graph_emulator: GraphEmulator, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    attach("spo", conn_id=CONN_ID, fs=get_fs_for(CONN_ID, {"listings_expiry_time": 0, "spool_dir": str(spool)}))
+    documents.put_file("Inbox/a.csv", b"a")
+    inbox = ObjectStoragePath(f"{LIBRARY_URL}/Inbox")
+    list(inbox.iterdir())
+    list(inbox.iterdir())
+    listings = [r for r in graph_emulator.requests.records() if r.method == "GET" and r.path.endswith("/children")]
+    assert len(listings) == 2  # no listing cache
+    data = patterned(6 * MIB)  # more than one write block: the first block goes to the spool file
+    with (inbox / "b.bin").open("wb") as handle:
+        handle.write(data)
+        assert len(list(spool.iterdir())) == 1
+    assert documents.resolve("Inbox/b.bin").blob.read_bytes() == data
+    assert list(spool.iterdir()) == []  # removed once uploaded
