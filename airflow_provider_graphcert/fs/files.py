@@ -11,6 +11,7 @@ nothing.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import tempfile
@@ -132,3 +133,15 @@ class SharePointFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is u
     def _abandon(self) -> None:
         self.discard()
         self.closed = True
+
+
+class TextWriter(io.TextIOWrapper):
+    """Text mode over a SharePointFile being written: a ``with`` block that raises uploads nothing.
+
+    io.TextIOWrapper's own ``__exit__`` would close (and so upload) the binary file whatever happened.
+    """
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is not None and isinstance(self.buffer, SharePointFile) and not self.buffer.closed:
+            self.buffer._abandon()  # the wrapper's close() then has nothing left to flush
+        self.close()

@@ -22,7 +22,7 @@ from fsspec.utils import other_paths
 
 from airflow_provider_graphcert.errors import ConfigurationError, GraphConflictError, GraphNotFoundError
 from airflow_provider_graphcert.fs import addressing
-from airflow_provider_graphcert.fs.files import SharePointFile
+from airflow_provider_graphcert.fs.files import SharePointFile, TextWriter
 from airflow_provider_graphcert.fs.server_side import ItemOperations
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.sharepoint.download import FileDownloader, remote_hash, remote_mtime
@@ -216,6 +216,12 @@ class SharePointFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec 
         return str(self.info(path).get("eTag") or super().ukey(path))
 
     # -- files -----------------------------------------------------------------------------------
+
+    def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        if "b" in mode or "r" in mode:
+            return super().open(path, mode, **kwargs)
+        text_options = {name: kwargs.pop(name) for name in ("encoding", "errors", "newline") if name in kwargs}
+        return TextWriter(super().open(path, mode.replace("t", "") + "b", **kwargs), **text_options)
 
     def _open(
         self,

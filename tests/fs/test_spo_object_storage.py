@@ -140,3 +140,13 @@ def test_options_reach_the_file_system_through_attach(
         assert len(list(spool.iterdir())) == 1
     assert documents.resolve("Inbox/b.bin").blob.read_bytes() == data
     assert list(spool.iterdir()) == []  # removed once uploaded
+
+
+def test_a_text_write_that_fails_half_way_leaves_nothing_behind(spo_connection: str, documents: Drive) -> None:
+    target = ObjectStoragePath(f"{LIBRARY_URL}/Reports/summary.csv")
+    with pytest.raises(KeyError), target.open("w") as handle:
+        handle.write("region,total\n")
+        raise KeyError("a column the report needs")
+    assert not target.exists()
+    target.write_text("region,total\n")
+    assert documents.resolve("Reports/summary.csv").blob.read_bytes() == b"region,total\n"
