@@ -162,21 +162,24 @@ def test_folders_are_made_and_removed(spo: ConnectionFileSystem, documents: Driv
         spo.rmdir(f"{LIBRARY_URL}/Staging")
 
 
-def test_removing_a_file_and_a_whole_folder(
+def test_removing_files_by_glob_and_a_whole_folder(
     spo: ConnectionFileSystem, documents: Drive, graph_emulator: GraphEmulator
 ) -> None:
-    for name in ("Old/a.csv", "Old/b.csv", "Old/deep/c.csv", "keep.csv"):
+    for name in ("Old/a.csv", "Old/b.csv", "Old/c.txt", "Old/deep/d.csv", "keep.csv"):
         documents.put_file(name, b"x")
     spo.ls(f"{LIBRARY_URL}/Old")  # cached, then invalidated by the removals
-    spo.rm(f"{LIBRARY_URL}/Old/a.csv")
-    assert not spo.exists(f"{LIBRARY_URL}/Old/a.csv")
+    spo.rm(f"{LIBRARY_URL}/Old/*.csv")
+    assert sorted(spo.ls(f"{LIBRARY_URL}/Old", detail=False)) == [
+        f"{LIBRARY_PATH}/Old/c.txt",
+        f"{LIBRARY_PATH}/Old/deep",
+    ]
     with pytest.raises(IsADirectoryError, match="recursive=True"):
         spo.rm(f"{LIBRARY_URL}/Old")
     spo.rm(f"{LIBRARY_URL}/Old", recursive=True)
-    assert graph_requests(graph_emulator, "DELETE", "/items/") == 2  # one for the file, one for the folder
+    assert graph_requests(graph_emulator, "DELETE", "/items/") == 3  # two files, then the folder in one request
     assert not _exists(documents, "Old") and _exists(documents, "keep.csv")
     with pytest.raises(FileNotFoundError):
-        spo.rm(f"{LIBRARY_URL}/Old/b.csv")
+        spo.rm(f"{LIBRARY_URL}/Old/c.txt")
 
 
 def test_get_and_put_use_the_verified_transfers(spo: ConnectionFileSystem, documents: Drive, tmp_path: Path) -> None:
