@@ -150,3 +150,17 @@ def test_a_text_write_that_fails_half_way_leaves_nothing_behind(spo_connection: 
     assert not target.exists()
     target.write_text("region,total\n")
     assert documents.resolve("Reports/summary.csv").blob.read_bytes() == b"region,total\n"
+
+
+def test_copy_to_and_from_a_local_path_uses_the_verified_transfers(
+    spo_connection: str, documents: Drive, tmp_path: Path
+) -> None:
+    data = patterned(5 * MIB)
+    item = documents.put_file("Exports/ledger.bin", data)
+    local = ObjectStoragePath(f"file://{tmp_path}/landing/ledger.bin")
+    ObjectStoragePath(f"{LIBRARY_URL}/Exports/ledger.bin").copy(local)
+    landed = tmp_path / "landing" / "ledger.bin"
+    assert landed.read_bytes() == data
+    assert landed.stat().st_mtime == pytest.approx(item.modified.timestamp(), abs=1)  # the downloader keeps it
+    local.copy(ObjectStoragePath(f"{LIBRARY_URL}/Imports/ledger.bin"))
+    assert documents.resolve("Imports/ledger.bin").blob.read_bytes() == data
