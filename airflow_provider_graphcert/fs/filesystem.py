@@ -123,7 +123,7 @@ class SharePointFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec 
         place = self.place(path)
         if isinstance(place, SitePlace):
             raise IsADirectoryError(
-                errno.EISDIR, f"{self._strip_protocol(path)} is a site; name a document library and a path in it."
+                errno.EISDIR, "Is a site; name a document library and a path in it", self._strip_protocol(path)
             )
         return place
 
@@ -141,7 +141,7 @@ class SharePointFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec 
         try:
             item: dict[str, Any] = self.client.get_json(place.address)
         except GraphNotFoundError:
-            raise FileNotFoundError(errno.ENOENT, f"No such file or folder: {path}", path) from None
+            raise FileNotFoundError(errno.ENOENT, "No such file or folder", path) from None
         return item
 
     @staticmethod
@@ -238,7 +238,7 @@ class SharePointFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec 
         if mode == "rb":
             item = self.item(place, path)
             if "folder" in item:
-                raise IsADirectoryError(errno.EISDIR, f"{path} is a folder.", path)
+                raise IsADirectoryError(errno.EISDIR, "Is a folder", path)
         return SharePointFile(
             self,
             path,
@@ -264,7 +264,7 @@ class SharePointFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec 
         try:
             self.upload_file(Path(lpath), self.drive_place(rpath), conflict="fail" if mode == "create" else "replace")
         except GraphConflictError:
-            raise FileExistsError(errno.EEXIST, f"{rpath} already exists.", rpath) from None
+            raise FileExistsError(errno.EEXIST, "Already exists", rpath) from None
         finally:
             self.invalidate_cache(rpath)
 
@@ -295,10 +295,10 @@ class SharePointFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         path = self._strip_protocol(path)
         if self.exists(path):
-            raise FileExistsError(errno.EEXIST, f"{path} already exists.", path)
+            raise FileExistsError(errno.EEXIST, "Already exists", path)
         place = self.drive_place(path)
         if not create_parents and not self.isdir(self._parent(path)):
-            raise FileNotFoundError(errno.ENOENT, f"The parent of {path} does not exist.", path)
+            raise FileNotFoundError(errno.ENOENT, "Its parent folder does not exist", path)
         self._folder_maker(place.drive).ensure(place.inner)
         self.invalidate_cache(path)
 
@@ -306,7 +306,7 @@ class SharePointFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec 
         path = self._strip_protocol(path)
         if self.exists(path):
             if not exist_ok or not self.isdir(path):
-                raise FileExistsError(errno.EEXIST, f"{path} already exists.", path)
+                raise FileExistsError(errno.EEXIST, "Already exists", path)
             return
         place = self.drive_place(path)
         self._folder_maker(place.drive).ensure(place.inner)
@@ -317,11 +317,11 @@ class SharePointFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec 
         place = self.drive_place(path)
         item = self.item(place, path)
         if "folder" not in item:
-            raise NotADirectoryError(errno.ENOTDIR, f"{path} is a file.", path)
+            raise NotADirectoryError(errno.ENOTDIR, "Is a file", path)
         if not place.inner:
-            raise PermissionError(errno.EPERM, f"{path} is a library's root; it cannot be removed here.", path)
+            raise PermissionError(errno.EPERM, "Is a library's root; it cannot be removed here", path)
         if (item.get("folder") or {}).get("childCount"):
-            raise OSError(errno.ENOTEMPTY, f"{path} is not empty; use rm(path, recursive=True).", path)
+            raise OSError(errno.ENOTEMPTY, "Is not empty; use rm(path, recursive=True)", path)
         self._delete(place, item, path)
 
     # -- removing, copying, moving ---------------------------------------------------------------
@@ -331,7 +331,7 @@ class SharePointFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec 
         place = self.drive_place(path)
         item = self.item(place, path)
         if "folder" in item:
-            raise IsADirectoryError(errno.EISDIR, f"{path} is a folder; use rm(path, recursive=True).", path)
+            raise IsADirectoryError(errno.EISDIR, "Is a folder; use rm(path, recursive=True)", path)
         self._delete(place, item, path)
 
     def rm(self, path: str | list[str], recursive: bool = False, maxdepth: int | None = None) -> None:
@@ -344,18 +344,18 @@ class SharePointFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec 
             item = self.item(place, target)
             if "folder" in item:
                 if not recursive:
-                    raise IsADirectoryError(
-                        errno.EISDIR, f"{target} is a folder; use rm(path, recursive=True).", target
-                    )
+                    raise IsADirectoryError(errno.EISDIR, "Is a folder; use rm(path, recursive=True)", target)
                 if not place.inner:
-                    raise PermissionError(errno.EPERM, f"{target} is a library's root; it cannot be removed.", target)
+                    raise PermissionError(errno.EPERM, "Is a library's root; it cannot be removed", target)
             self._delete(place, item, target)
 
     def _delete(self, place: DrivePlace, item: dict[str, Any], path: str) -> None:
         try:
             self.operations.delete(place.drive.id, str(item["id"]))
-        except GraphNotFoundError:
-            raise FileNotFoundError(errno.ENOENT, f"No such file or folder: {path}", path) from None
+        except GraphNotFoundError as exc:
+            if exc.attempts > 1:
+                return  # the reply to an earlier attempt was lost: that attempt deleted it
+            raise FileNotFoundError(errno.ENOENT, "No such file or folder", path) from None
         finally:
             self.invalidate_cache(path)
 
@@ -382,7 +382,7 @@ class SharePointFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec 
         sources = self.expand_path(path1, recursive=False)
         target_is_dir = self.isdir(path2)
         if len(sources) > 1 and not target_is_dir:
-            raise NotADirectoryError(errno.ENOTDIR, f"Moving several items needs a folder as target: {path2}")
+            raise NotADirectoryError(errno.ENOTDIR, "Moving several items needs a folder as the target", path2)
         targets = other_paths(sources, path2, exists=target_is_dir, flatten=False) if target_is_dir else [path2]
         for source, target in zip(sources, targets, strict=True):
             self._move_one(source, self._strip_protocol(target))
@@ -412,7 +412,7 @@ class SharePointFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec 
         except FileNotFoundError:
             return None
         if "folder" in existing:
-            raise IsADirectoryError(errno.EISDIR, f"{path} is a folder; it is not replaced by a move.", path)
+            raise IsADirectoryError(errno.EISDIR, "Is a folder; it is not replaced by a move", path)
         return str(existing["id"])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from emulator_features import NEEDS_EMULATOR_COPY_AND_MOVE
 from airflow_provider_graphcert.fs.server_side import CopyFailedError
 from airflow_provider_graphcert.fs.spo import ConnectionFileSystem
 from airflow_provider_graphcert.sharepoint.download import IntegrityError
-from airflow_provider_graphcert.testing.emulator.faults import edit_json, replace_body
+from airflow_provider_graphcert.testing.emulator.faults import CapturedResponse, edit_json, replace_body
 from airflow_provider_graphcert.testing.emulator.graph_state import Drive
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 
@@ -267,3 +268,19 @@ def test_a_copy_graph_reports_as_failed_raises(
     graph_emulator.faults.tamper("monitor", edit_json(lambda report: {**report, "status": "failed"}), origin="files")
     with pytest.raises(CopyFailedError, match=r"'q1\.csv'.*failed"):
         spo.copy(f"{LIBRARY_URL}/Reports/q1.csv", f"{LIBRARY_URL}/Copies/q1.csv")
+
+
+def test_a_delete_whose_reply_was_lost_is_not_reported_as_missing(
+    spo: ConnectionFileSystem, documents: Drive, graph_emulator: GraphEmulator
+) -> None:
+    documents.put_file("Old/a.csv", b"x")
+    # The item is deleted, then the answer breaks off (a body announced, never sent): the client sends it again.
+    graph_emulator.faults.tamper("/items/", _broken_off_answer, method="DELETE")
+    spo.rm(f"{LIBRARY_URL}/Old/a.csv")
+    assert graph_requests(graph_emulator, "DELETE", "/items/") == 2
+    assert not _exists(documents, "Old/a.csv")
+
+
+def _broken_off_answer(response: CapturedResponse) -> CapturedResponse:
+    # A 204 has no body by definition, so announce a 200 with a body the server never sends.
+    return dataclasses.replace(response, status=200, declared_length=10)
