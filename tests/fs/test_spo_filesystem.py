@@ -284,3 +284,13 @@ def test_a_delete_whose_reply_was_lost_is_not_reported_as_missing(
 def _broken_off_answer(response: CapturedResponse) -> CapturedResponse:
     # A 204 has no body by definition, so announce a 200 with a body the server never sends.
     return dataclasses.replace(response, status=200, declared_length=10)
+
+
+def test_a_subsite_library_is_reached_through_its_parent_site(
+    spo: ConnectionFileSystem, documents: Drive, graph_emulator: GraphEmulator
+) -> None:
+    emea = graph_emulator.graph.add_site("contoso.sharepoint.com", "/sites/Finance/Emea", "EMEA")
+    emea.add_library("Documents").put_file("Q1/emea.csv", b"emea")
+    subsite = "spo://sharepoint_finance@contoso.sharepoint.com/sites/Finance/Emea"
+    assert spo.cat_file(f"{subsite}/Shared Documents/Q1/emea.csv") == b"emea"
+    assert spo.ls(subsite, detail=False) == ["contoso.sharepoint.com/sites/Finance/Emea/Shared Documents"]
