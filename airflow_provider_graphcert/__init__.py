@@ -45,6 +45,8 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_graphcert.sensors.sharepoint"],
             }
         ],
+        # The spo:// scheme of ObjectStoragePath (docs/object-storage.md).
+        "filesystems": ["airflow_provider_graphcert.fs.spo"],
         "connection-types": [
             {
                 "connection-type": "msgraph_cert",
