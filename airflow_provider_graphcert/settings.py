@@ -36,6 +36,8 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
 # Multi-tenant aliases work for user sign-in, not for app-only tokens.
 _TENANT_ALIASES = {"common", "organizations", "consumers"}
+# Schemes requests can use for a proxy (socks needs the PySocks extra).
+_PROXY_SCHEMES = frozenset({"http", "https", "socks5", "socks5h", "socks4", "socks4a"})
 CREDENTIAL_FIELDS = ("certificate_path", "certificate_data", "client_assertion", "client_assertion_file")
 
 
@@ -115,6 +117,13 @@ def _bool(extra: Mapping[str, Any], name: str, default: bool) -> bool:
 
 def _https_url(value: str, name: str) -> str:
     parts = urlsplit(value)
+    if parts.username or parts.password:
+        # It would be repeated in every message that names the endpoint.
+        raise ConfigurationError(
+            f"{name} must not hold a user name or password; give the bare origin, such as "
+            "https://login.microsoftonline.com.",
+            field=name,
+        )
     if parts.scheme != "https" or not parts.hostname:
         raise ConfigurationError(
             f"{name} must be an https:// URL (got '{value}'); Entra ID and Graph only speak HTTPS.",
@@ -177,12 +186,29 @@ def _proxies(value: Any) -> dict[str, str] | None:
             except json.JSONDecodeError as exc:
                 raise ConfigurationError(f"proxies is not valid JSON ({exc.msg}).", field="proxies") from None
         else:
-            return {"http": text, "https": text}
+            value = {"http": text, "https": text}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ConfigurationError(
             'proxies must be a URL or a JSON object like {"https": "http://proxy:8080"}.', field="proxies"
         )
-    return {str(k): v for k, v in value.items()}
+    proxies = {str(k): v for k, v in value.items()}
+    for key, url in proxies.items():
+        if key == "no_proxy":
+            continue
+        if "://" not in url:
+            url = proxies[key] = f"http://{url}"  # host:port, as requests reads it
+        try:
+            parts = urlsplit(url)
+            usable = parts.scheme in _PROXY_SCHEMES and bool(parts.hostname) and (parts.port or 0) >= 0
+        except ValueError:  # e.g. an unclosed '[' or a port that is not a number
+            usable = False
+        if not usable:
+            raise ConfigurationError(
+                f"proxies['{key}'] is not a proxy URL (such as http://proxy.example.com:8080); a proxy is "
+                f"given as {'/'.join(sorted(_PROXY_SCHEMES))}://host:port.",
+                field="proxies",
+            )
+    return proxies
 
 
 def _timeout(value: Any) -> float:
