@@ -167,3 +167,12 @@ def test_a_library_can_store_office_documents_as_sent(graph: GraphHarness, libra
     stored = graph.json("PUT", f"drives/{archive.id}/root:/minutes.docx:/content", 201, data=sent)
     assert stored["size"] == len(sent)
     assert stored["file"]["hashes"]["quickXorHash"] == quickxorhash(sent)
+
+
+def test_upload_session_properties_the_emulator_does_not_model_answer_501(graph: GraphHarness, library: Drive) -> None:
+    body = {"item": {"fileSystemInfo": {"lastModifiedDateTime": "2024-01-01T00:00:00Z"}}}
+    response = graph.call("POST", f"drives/{library.id}/root:/a.bin:/createUploadSession", json=body)
+    assert response.status_code == 501
+    assert "item.'fileSystemInfo'" in response.json()["error"]["message"]
+    plain = {"item": {"@microsoft.graph.conflictBehavior": "rename", "name": "a.bin"}, "deferCommit": False}
+    assert graph.call("POST", f"drives/{library.id}/root:/a.bin:/createUploadSession", json=plain).status_code == 200

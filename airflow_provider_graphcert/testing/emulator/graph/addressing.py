@@ -29,7 +29,6 @@ class Segment:
 
     name: str
     arguments: Mapping[str, str] = field(default_factory=dict)
-    called: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ def parse_item_address(text: str) -> ItemAddress | None:
 
 
 def parse_segment(text: str) -> tuple[Segment, str]:
-    """'delta(token='x')/more' -> (Segment('delta', {'token': 'x'}, called=True), '/more')."""
+    """'delta(token='x')/more' -> (Segment('delta', {'token': 'x'}), '/more')."""
     match = re.match(r"[^/(]*", text)
     name = match.group(0) if match else ""
     rest = text[len(name) :]
@@ -86,7 +85,7 @@ def parse_segment(text: str) -> tuple[Segment, str]:
         return Segment(name), rest
     close = _closing_parenthesis(rest)
     arguments = parse_call_arguments(rest[1:close])
-    return Segment(name, arguments, called=True), rest[close + 1 :]
+    return Segment(name, arguments), rest[close + 1 :]
 
 
 def _closing_parenthesis(text: str) -> int:

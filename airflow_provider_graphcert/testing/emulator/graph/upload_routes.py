@@ -17,6 +17,7 @@ from airflow_provider_graphcert.testing.emulator.graph.common import (
     SIMPLE_UPLOAD_MAX_BYTES,
     GraphError,
     invalid_request,
+    not_implemented,
     split_path,
 )
 from airflow_provider_graphcert.testing.emulator.graph.drives import Drive, Item
@@ -25,6 +26,10 @@ from airflow_provider_graphcert.testing.emulator.graph.render import iso_millis,
 
 SOURCE_URL = "@microsoft.graph.sourceUrl"
 CONFLICT_BEHAVIOR = "@microsoft.graph.conflictBehavior"
+# What createUploadSession's body may hold here; anything else (description, fileSystemInfo, …)
+# answers 501 instead of being dropped.
+SESSION_BODY = frozenset({"item", "deferCommit", "@odata.type"})
+SESSION_ITEM = frozenset({CONFLICT_BEHAVIOR, "fileSize", "name", "@odata.type"})
 
 
 class UploadRoutes(RouteBase):
@@ -111,6 +116,12 @@ class UploadRoutes(RouteBase):
         item_props = payload.get("item") or {}
         if not isinstance(item_props, dict):
             raise invalid_request("'item' must be an object.")
+        unsupported = [
+            *(f"'{key}'" for key, value in payload.items() if key not in SESSION_BODY and value is not None),
+            *(f"item.'{key}'" for key, value in item_props.items() if key not in SESSION_ITEM and value is not None),
+        ]
+        if unsupported:
+            raise not_implemented(f"createUploadSession with {', '.join(sorted(unsupported))}")
         conflict = str(
             item_props.get("@microsoft.graph.conflictBehavior")
             or call.options.get("@microsoft.graph.conflictbehavior")
