@@ -107,6 +107,14 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {
                             "type": ["string", "null"],
                             "enum": ["public", "usgov", "usgov-dod", "china", None],
+                            # The form's labels for the choices (its select shows "null" otherwise).
+                            "values_display": {
+                                "null": "(empty: public, or the hosts below)",
+                                "public": "public",
+                                "usgov": "usgov (GCC High)",
+                                "usgov-dod": "usgov-dod (DoD)",
+                                "china": "china (21Vianet)",
+                            },
                         },
                     },
                     "authority_host": {

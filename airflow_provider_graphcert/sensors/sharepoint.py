@@ -63,14 +63,14 @@ class SharePointFileSensor(SharePointLocationMixin, GraphCertTaskMixin, BaseSens
         return PokeReturnValue(is_done=bool(matches), xcom_value=matches[:MAX_REPORTED_MATCHES] or None)
 
     def _log_poke(self, matches: list[dict[str, Any]]) -> None:
+        """Say what this poke looked for and what it found, also when it found nothing."""
+        if matches:
+            found = matches[0]["path"]
+            self.log.info("Found %d matching file(s) at %s, e.g. %s.", len(matches), self.location_text, found)
+            return
         wanted = f"files matching '{self.pattern}'" if self.pattern else "the file"
         if self.recursive:
             wanted += " (subfolders included)"
         if self.modified_after:
             wanted += f" changed after {self.modified_after}"
-        if matches:
-            self.log.info(
-                "Found %d of %s at %s, e.g. %s.", len(matches), wanted, self.location_text, matches[0]["path"]
-            )
-        else:
-            self.log.info("Looked for %s at %s: none yet.", wanted, self.location_text)
+        self.log.info("Looked for %s at %s: none yet.", wanted, self.location_text)

@@ -180,14 +180,16 @@ def test_a_list_export_asked_for_json_fails_when_the_dag_is_parsed() -> None:
     assert caught.value.field == "output_format"
 
 
-def test_an_empty_poke_says_what_the_sensor_looked_for(
+def test_every_poke_says_what_the_sensor_looked_for_and_found(
     graph_emulator: GraphEmulator,
     app: App,
     airflow_connection: ConnectionFactory,
     pem_file: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    graph_emulator.graph.add_site("contoso.sharepoint.com", "/sites/Finance", "Finance").add_library("Documents")
+    documents = graph_emulator.graph.add_site("contoso.sharepoint.com", "/sites/Finance", "Finance").add_library(
+        "Documents"
+    )
     airflow_connection(app, certificate_path=str(pem_file))
     sensor = SharePointFileSensor(
         task_id="wait", url=FOLDER_URL, pattern="daily-*.csv", modified_after="2026-01-01T00:00:00Z"
@@ -197,6 +199,9 @@ def test_an_empty_poke_says_what_the_sensor_looked_for(
         f"Looked for files matching 'daily-*.csv' changed after 2026-01-01T00:00:00Z at {FOLDER_URL}: none yet."
         in capsys.readouterr().out  # the task logger (structlog) writes to stdout outside a worker
     )
+    documents.put_file("Inbox/daily-2026-01-02.csv", b"amount\n1\n")
+    assert sensor.poke({}).is_done  # type: ignore[arg-type]
+    assert f"Found 1 matching file(s) at {FOLDER_URL}, e.g. daily-2026-01-02.csv." in capsys.readouterr().out
 
 
 def test_a_failed_task_logs_what_to_do_on_its_own_line(

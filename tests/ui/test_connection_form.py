@@ -128,6 +128,7 @@ def test_connection_form_shows_our_fields_and_saves_plain_extras(
     # four credential fields says to fill exactly one of them.
     expect(_input(extras_section, "Tenant ID")).to_have_attribute("aria-invalid", "true")
     expect(extras_section.get_by_text(REQUIRED_MESSAGE)).to_have_count(1)
+    expect(_field(extras_section, "Cloud")).to_contain_text("(empty: public, or the hosts below)")
     expect(_field(extras_section, "Tenant ID")).to_contain_text(REQUIRED_MESSAGE)
     for label in CREDENTIAL_LABELS:
         expect(_field(extras_section, label)).to_contain_text("exactly one")
