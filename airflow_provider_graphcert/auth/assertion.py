@@ -1,4 +1,4 @@
-"""Mint and inspect RFC 7523 client assertions the way Entra ID expects them (reference A3, A4)."""
+"""Mint and inspect RFC 7523 client assertions the way Entra ID expects them (docs/microsoft-rules.md §A3, §A4)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from airflow_provider_graphcert.auth.certificates import ClientCertificate
 SigningAlgorithm = Literal["PS256", "RS256"]
 SIGNING_ALGORITHMS: tuple[SigningAlgorithm, ...] = ("PS256", "RS256")
 
-# The identity-platform docs ask for an assertion lifetime of 5-10 minutes (reference A4).
+# The identity-platform docs ask for an assertion lifetime of 5-10 minutes (docs/microsoft-rules.md §A4).
 DEFAULT_ASSERTION_LIFETIME_SECONDS = 300
 
 

@@ -27,7 +27,7 @@ from airflow_provider_graphcert.errors import CertificateError
 
 log = logging.getLogger(__name__)
 
-# Entra ID refuses smaller RSA keys with AADSTS700027 (reference A7).
+# Entra ID refuses smaller RSA keys with AADSTS700027 (docs/microsoft-rules.md §A7).
 MIN_RSA_KEY_BITS = 2048
 DEFAULT_EXPIRY_WARNING_DAYS = 30
 

@@ -1,4 +1,4 @@
-"""National clouds: which authority and Graph hosts belong together (reference A1).
+"""National clouds: which authority and Graph hosts belong together (docs/microsoft-rules.md §A1).
 
 Tokens from one cloud are useless in another, so the pair is chosen by one ``cloud`` setting.
 """

@@ -1,7 +1,7 @@
 """Turn Entra ID token-endpoint errors into messages the connection's owner can act on.
 
 Microsoft warns that AADSTS codes and texts change and that clients must branch only on
-``error`` (reference A6); the codes here only choose a hint, never control flow.
+``error`` (docs/microsoft-rules.md §A6); the codes here only choose a hint, never control flow.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Ask an Entra ID v2.0 token endpoint for an app-only token with a client assertion (reference A2)."""
+"""Ask an Entra ID v2.0 token endpoint for an app-only token with a client assertion (docs/microsoft-rules.md §A2)."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ class TokenProvider:
     """Gets app-only access tokens for one app, tenant and scope, from the cache when it can.
 
     ``verify`` and ``proxies`` go on every request, not on the session, because requests lets
-    REQUESTS_CA_BUNDLE override a session's verify (reference E). ``secret_sink`` is told every
+    REQUESTS_CA_BUNDLE override a session's verify (docs/microsoft-rules.md §E). ``secret_sink`` is told every
     assertion and token so a host (Airflow) can mask them in logs.
     """
 

@@ -1,4 +1,4 @@
-"""JSON $batch: any number of requests, sent 20 at a time, results in the caller's order (reference B5).
+"""JSON $batch: any number of requests, sent 20 at a time, results in the caller's order (docs/microsoft-rules.md §B5).
 
 Requests that depend on each other (``dependsOn``) must travel in the same batch, so they are
 grouped first and groups are packed into batches. Inner responses that were throttled (429, or
@@ -16,7 +16,7 @@ from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.graph.retry import RetryBudget, RetryPolicy, parse_retry_after
 from airflow_provider_graphcert.graph.throttle import ThrottleCause
 
-# Graph refuses more than 20 requests in one $batch (reference B5).
+# Graph refuses more than 20 requests in one $batch (docs/microsoft-rules.md §B5).
 MAX_BATCH_REQUESTS = 20
 _RESEND_STATUSES = frozenset({429, 503, 504})
 _FAILED_DEPENDENCY = 424

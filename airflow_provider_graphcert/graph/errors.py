@@ -1,4 +1,4 @@
-"""Graph error bodies -> typed exceptions with Microsoft's identifiers and a hint (reference B1)."""
+"""Graph error bodies -> typed exceptions with Microsoft's identifiers and a hint (docs/microsoft-rules.md §B1)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ _PERMISSION_HINTS: tuple[tuple[str, str, str], ...] = (
 
 
 def innermost_code(error: dict[str, Any]) -> str | None:
-    """Walk innerError chains; the deepest code is the most specific one (reference B1)."""
+    """Walk innerError chains; the deepest code is the most specific one (docs/microsoft-rules.md §B1)."""
     code = None
     inner = error.get("innerError") or error.get("innererror")
     depth = 0

@@ -1,6 +1,6 @@
 """The one place that decides whether and how long to wait before repeating a Graph request.
 
-Graph's rules (reference B2): on 429 (and 503) wait ``Retry-After`` seconds and keep doing so while
+Graph's rules (docs/microsoft-rules.md §B2): on 429 (and 503) wait ``Retry-After`` seconds and keep doing so while
 throttling lasts; otherwise back off exponentially with jitter. The Graph SDK retries 429, 503 and
 504; rclone also retries 500/502/509, which we do only for idempotent methods because a POST that
 failed with 500 may have taken effect. A per-request budget bounds the total time spent waiting so

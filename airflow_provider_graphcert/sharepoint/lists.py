@@ -1,4 +1,7 @@
-"""Export a SharePoint list's items to CSV or JSON Lines, paged and written atomically (reference B11)."""
+"""Export a SharePoint list's items to CSV or JSON Lines, paged and written atomically.
+
+Graph's rules for list items: docs/microsoft-rules.md §B11.
+"""
 
 from __future__ import annotations
 

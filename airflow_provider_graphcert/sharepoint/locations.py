@@ -59,7 +59,7 @@ def parse_sharepoint_url(url: str, *, field: str = "url") -> SharePointLocation:
 
 
 def encode_path(path: str) -> str:
-    """Percent-encode each segment separately for Graph's ``root:/a/b:`` addressing (reference B6)."""
+    """Percent-encode each segment separately for Graph's ``root:/a/b:`` addressing (docs/microsoft-rules.md §B6)."""
     return "/".join(quote(segment, safe="") for segment in path.split("/") if segment)
 
 

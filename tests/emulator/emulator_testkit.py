@@ -108,7 +108,7 @@ def make_assertion(
     headers: Mapping[str, Any] | None = None,
     now: float | None = None,
 ) -> str:
-    """A client assertion as Microsoft documents it (reference A3/A4); override any part of it.
+    """A client assertion as Microsoft documents it (docs/microsoft-rules.md §A3/§A4); override any part of it.
 
     The default header carries x5t#S256 for PS256 and x5t for RS256; pass ``DROP`` as a value
     to leave a claim or header out.

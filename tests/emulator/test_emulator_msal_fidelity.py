@@ -11,7 +11,7 @@ from airflow_provider_graphcert.testing import GraphEmulator
 
 @pytest.fixture(autouse=True)
 def _msal_trusts_only_the_emulator_ca(monkeypatch: pytest.MonkeyPatch) -> None:
-    # msal sets verify on its session, which these variables would override (reference D/E).
+    # msal sets verify on its session, which these variables would override (docs/microsoft-rules.md §D/§E).
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
 
@@ -86,7 +86,7 @@ def test_msal_answers_the_second_call_from_its_cache(graph_emulator: GraphEmulat
 def test_msal_with_x5c_satisfies_a_subject_name_issuer_app(graph_emulator: GraphEmulator, sni_leaf: Signer) -> None:
     tenant = graph_emulator.add_tenant()
     app = graph_emulator.add_app(tenant, certificate=sni_leaf.certificate, subject_name_issuer=True)
-    # public_certificate makes msal send x5c, with PEM line breaks inside it (reference A3).
+    # public_certificate makes msal send x5c, with PEM line breaks inside it (docs/microsoft-rules.md §A3).
     client = _msal_app(
         graph_emulator,
         tenant.tenant_id,

@@ -120,7 +120,7 @@ class GraphHarness:
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         kwargs.setdefault("allow_redirects", False)
-        # REQUESTS_CA_BUNDLE is set on these machines: always pass verify per request (reference E).
+        # REQUESTS_CA_BUNDLE is set on these machines: always pass verify per request (docs/microsoft-rules.md §E).
         return self.http.request(method, self.url(path), headers=headers, verify=True, timeout=30, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:

@@ -14,7 +14,7 @@ import pytest
 from airflow_provider_graphcert.quickxorhash import QuickXorHash, quickxorhash, quickxorhash_file, quickxorhash_stream
 from airflow_provider_graphcert.testing.emulator import quickxorhash as emulator_qxh
 
-# Reference part C, "Verification".
+# docs/microsoft-rules.md §C, "Verification".
 REFERENCE_VECTORS: list[tuple[bytes, str]] = [
     (b"", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
     (b"a", "YQAAAAAAAAAAAAAAAQAAAAAAAAA="),
@@ -37,7 +37,7 @@ RCLONE_VECTORS: list[tuple[str, str]] = [
 
 
 def per_byte_reference(data: bytes) -> str:
-    """The algorithm exactly as reference part C states it, one byte at a time."""
+    """The algorithm exactly as docs/microsoft-rules.md §C states it, one byte at a time."""
     state = 0
     for i, byte in enumerate(data):
         shifted = byte << ((11 * i) % 160)

@@ -273,7 +273,7 @@ def test_tokens_that_die_every_few_seconds_never_fail_a_long_job(
     tally("faults survived", 2 + revocations)
 
 
-# Our assertions live 300 s from "now" (nbf = now); the emulator tolerates 300 s of skew (reference A4).
+# Our assertions live 300 s from "now" (nbf = now); the emulator tolerates 300 s of skew (docs/microsoft-rules.md §A4).
 @pytest.mark.parametrize(
     ("entra_ahead_by", "works"),
     [

@@ -35,11 +35,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 DropMode = Literal["before_response", "mid_body"]
 DROP_MODES: tuple[DropMode, ...] = ("before_response", "mid_body")
 # Statuses a fault may answer with: throttling and the server errors clients must survive
-# (reference B2: Graph and the SDK retry 429, 500, 502, 503, 504, 509).
+# (docs/microsoft-rules.md §B2: Graph and the SDK retry 429, 500, 502, 503, 504, 509).
 FAULT_STATUSES = frozenset({429, 500, 502, 503, 504, 509})
 # Path of the Entra token endpoint for any tenant, for ``route=``.
 TOKEN_ENDPOINT_ROUTE = r"/oauth2/v2\.0/token$"
-# Reference B1: the message of a real Graph throttling answer.
+# docs/microsoft-rules.md §B1: the message of a real Graph throttling answer.
 THROTTLED_MESSAGE = "The request has been throttled"
 
 
@@ -260,7 +260,7 @@ class FaultSwitchboard:
     def throttle(
         self, route: str | re.Pattern[str] | None = None, *, retry_after: int | None = 1, times: int | None = 1
     ) -> FaultRule:
-        """429 Too Many Requests with Retry-After in whole seconds (reference B2)."""
+        """429 Too Many Requests with Retry-After in whole seconds (docs/microsoft-rules.md §B2)."""
         return self.add(route, status=429, retry_after=retry_after, times=times)
 
     def fail(
@@ -348,7 +348,7 @@ def _check_rule(
         raise ValueError(f"drop must be one of {DROP_MODES}, not {drop!r}")
     if status is None and drop is None and latency <= 0 and not tampers:
         raise ValueError("a rule needs a status, a drop mode, an edit or some latency")
-    # Reference B2: Graph's Retry-After is whole seconds, so the emulator only sends whole seconds.
+    # docs/microsoft-rules.md §B2: Graph's Retry-After is whole seconds, so the emulator only sends whole seconds.
     if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
         raise ValueError("retry_after is a whole number of seconds (HTTP delta-seconds)")
     if times is not None and times < 1:
@@ -358,7 +358,7 @@ def _check_rule(
 
 
 def graph_style_fault(scope: Scope, status: int) -> FaultResponse:
-    """Graph's error JSON (reference B1), the default body for non-authority origins."""
+    """Graph's error JSON (docs/microsoft-rules.md §B1), the default body for non-authority origins."""
     request_id = str(uuid.uuid4())
     code, inner = {
         429: ("activityLimitReached", {"code": "throttledRequest"}),

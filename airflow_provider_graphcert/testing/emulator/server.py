@@ -471,7 +471,7 @@ class GraphEmulator:
         return decision.rule.status, decision.rule.retry_after
 
     def _validate_bearer(self, token: str) -> dict[str, Any]:
-        """Graph's check of a bearer token, with Graph's error codes (reference B1)."""
+        """Graph's check of a bearer token, with Graph's error codes (docs/microsoft-rules.md §B1)."""
         try:
             return self.state.validate_access_token(token)
         except AccessTokenExpiredError as exc:

@@ -1,6 +1,6 @@
 """A private test CA and a server certificate for the emulator's HTTPS listeners.
 
-msal only talks HTTPS (reference D, "Pointing msal at a local emulator"), so the emulator needs a
+msal only talks HTTPS (docs/microsoft-rules.md §D, "Pointing msal at a local emulator"), so the emulator needs a
 certificate that clients can trust through a CA bundle file. EC P-256 keys are used because they
 are generated in microseconds, unlike RSA; the material is still cached once per process (or kept
 in a directory) so every emulator start is cheap.

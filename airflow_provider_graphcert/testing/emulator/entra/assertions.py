@@ -1,7 +1,8 @@
 """Microsoft's rules for a client-credentials token request with a certificate assertion.
 
-Every rule cites the section of ``shared/reference/microsoft-identity-and-graph.md`` it comes
-from. Where the reference marks a code or status UNCONFIRMED, so does the constant here. Nothing
+Every rule cites the section of ``docs/microsoft-rules.md`` it comes from (each section links
+Microsoft's pages). Where a code or status is not confirmed by Microsoft's documentation, the
+constant here says UNCONFIRMED. Nothing
 here knows HTTP: a broken rule raises :class:`EntraError`, which ``routes.py`` renders.
 """
 

@@ -1,6 +1,6 @@
 """HTTP face of the emulated Entra ID authority: token endpoint, discovery and signing keys.
 
-Routes only parse requests and render responses in Microsoft's shapes (reference A5, A6, A8);
+Routes only parse requests and render responses in Microsoft's shapes (docs/microsoft-rules.md §A5, §A6, §A8);
 the decisions are made in ``assertions.py`` and the data lives in ``state.py``.
 """
 

@@ -20,7 +20,7 @@ SIGNING_KEY_FILE = "token-signing-key.pem"
 
 
 def b64url(data: bytes) -> str:
-    """Base64url without padding, the JOSE form of a thumbprint (reference A3)."""
+    """Base64url without padding, the JOSE form of a thumbprint (docs/microsoft-rules.md §A3)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 

@@ -22,14 +22,14 @@ from cryptography.hazmat.primitives import serialization
 
 from airflow_provider_graphcert.testing.emulator.entra.signing import SigningKey, b64url, process_signing_key
 
-# Reference A5: app-only tokens come back with about 3599 s whatever the assertion says.
+# docs/microsoft-rules.md §A5: app-only tokens come back with about 3599 s whatever the assertion says.
 DEFAULT_TOKEN_LIFETIME_SECONDS = 3599
-# Reference A4: Entra's real skew tolerance is UNCONFIRMED; 5 minutes is the common JWT default.
+# docs/microsoft-rules.md §A4: Entra's real skew tolerance is UNCONFIRMED; 5 minutes is the common JWT default.
 DEFAULT_CLOCK_SKEW_TOLERANCE_SECONDS = 300
 # Real Entra access tokens carry iat/nbf about 5 minutes before issue so that resource servers
 # with slow clocks accept them. Seen in decoded tokens; not in the reference (UNCONFIRMED).
 ACCESS_TOKEN_BACKDATE_SECONDS = 300
-# Reference A5: msal reads an optional refresh_in. Entra sends it only for long-lived tokens;
+# docs/microsoft-rules.md §A5: msal reads an optional refresh_in. Entra sends it only for long-lived tokens;
 # the threshold used here (2 h, refresh at half-life) is UNCONFIRMED.
 REFRESH_IN_MIN_LIFETIME_SECONDS = 7200
 PUBLIC_GRAPH_RESOURCE = "https://graph.microsoft.com"
@@ -114,7 +114,7 @@ class App:
     """An app registration (with its service principal) in one tenant.
 
     ``subject_name_issuer`` apps trust any certificate with a registered subject and issuer pair
-    (SN+I, reference A3) rather than specific thumbprints.
+    (SN+I, docs/microsoft-rules.md §A3) rather than specific thumbprints.
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""JSON batching (reference B5): inner requests run through the same routes, in-process."""
+"""JSON batching (docs/microsoft-rules.md §B5): inner requests run through the same routes, in-process."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from airflow_provider_graphcert.testing.emulator.graph.drives import Drive
 
 
-# -- Microsoft's limits and defaults (reference part B) ------------------------------------------
+# -- Microsoft's limits and defaults (docs/microsoft-rules.md, part B) ---------------------------
 
 # B8: the current put-content page allows simple uploads "up to 250 MB" (older pages said 4 MB).
 SIMPLE_UPLOAD_MAX_BYTES = 250 * 1024 * 1024

@@ -1,4 +1,4 @@
-"""Document libraries: the item tree, its bodies and its delta change log (reference B4, B6, B10)."""
+"""Document libraries: the item tree, its bodies and its delta change log (docs/microsoft-rules.md §B4, §B6, §B10)."""
 
 from __future__ import annotations
 

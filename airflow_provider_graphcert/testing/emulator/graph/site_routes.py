@@ -1,4 +1,4 @@
-"""Sites, their drives and lists (reference B6, B11)."""
+"""Sites, their drives and lists (docs/microsoft-rules.md §B6, §B11)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SharePoint sites and their generic lists (reference B6, B11)."""
+"""SharePoint sites and their generic lists (docs/microsoft-rules.md §B6, §B11)."""
 
 from __future__ import annotations
 

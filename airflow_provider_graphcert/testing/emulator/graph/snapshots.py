@@ -6,7 +6,7 @@ is killed and started again serves the same sites, drives, items (same ids, eTag
 lists and directory. The state's signing secret is kept too, so download URLs, skiptokens and
 delta links handed out before the restart stay valid, as they do across a real service's
 restarts. Upload sessions are not kept: after a restart their URLs answer 404 and a client starts
-a new session (reference B9).
+a new session (docs/microsoft-rules.md §B9).
 
 Only plain data goes into the snapshot; the bodies stay where they are, in the state's
 ``blobs`` directory, and are referred to by file name.

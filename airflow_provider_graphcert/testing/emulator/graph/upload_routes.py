@@ -65,9 +65,7 @@ class UploadRoutes(RouteBase):
     async def simple_upload(self, call: GraphCall, drive: Drive, address: ItemAddress) -> Response:
         declared = call.request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > SIMPLE_UPLOAD_MAX_BYTES:
-            raise GraphError(
-                413, "requestTooLarge", f"Simple uploads are limited to {SIMPLE_UPLOAD_MAX_BYTES} bytes (reference B8)."
-            )
+            raise GraphError(413, "requestTooLarge", f"Simple uploads are limited to {SIMPLE_UPLOAD_MAX_BYTES} bytes.")
         target = self.upload_target(drive, address)
         conflict = call.options.get("@microsoft.graph.conflictbehavior", "replace")
         writer = self.state.new_blob(max_size=SIMPLE_UPLOAD_MAX_BYTES)

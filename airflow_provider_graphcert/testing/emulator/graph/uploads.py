@@ -1,4 +1,4 @@
-"""Upload sessions and the fragments they receive (reference B9)."""
+"""Upload sessions and the fragments they receive (docs/microsoft-rules.md §B9)."""
 
 from __future__ import annotations
 
