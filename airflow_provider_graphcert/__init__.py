@@ -28,6 +28,15 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_graphcert.hooks.graph_cert"],
             }
         ],
+        "triggers": [
+            {
+                "integration-name": "Microsoft Graph (client certificate)",
+                "python-modules": [
+                    "airflow_provider_graphcert.triggers.sharepoint_file",
+                    "airflow_provider_graphcert.triggers.sharepoint_watch",
+                ],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "msgraph_cert",
