@@ -8,6 +8,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook, VariableDeltaStore
+from airflow_provider_graphcert.operators.asset_events import announce_changes
 from airflow_provider_graphcert.sharepoint.folder_download import DEFAULT_MAX_WORKERS
 from airflow_provider_graphcert.sharepoint.upload import DEFAULT_FRAGMENT_BYTES
 
@@ -73,7 +74,7 @@ class SharePointDownloadOperator(_SharePointOperator):
         self.incremental = incremental
 
     def execute(self, context: Context) -> dict[str, Any]:
-        return self.hook().sharepoint.download(
+        summary = self.hook().sharepoint.download(
             self.local_dir,
             **self.location,
             include=self.include,
@@ -82,6 +83,7 @@ class SharePointDownloadOperator(_SharePointOperator):
             max_workers=self.max_workers,
             incremental=self.incremental,
         )
+        return announce_changes(self, context, summary)
 
 
 class SharePointUploadOperator(_SharePointOperator):
@@ -154,7 +156,7 @@ class SharePointSyncOperator(_SharePointOperator):
             if self.state_variable
             else VariableDeltaStore.for_folder(self.msgraph_cert_conn_id, f"{folder}|{self.local_dir}")
         )
-        return self.hook().sharepoint.sync(
+        summary = self.hook().sharepoint.sync(
             self.local_dir,
             store,
             **self.location,
@@ -163,6 +165,7 @@ class SharePointSyncOperator(_SharePointOperator):
             exclude=self.exclude,
             max_workers=self.max_workers,
         )
+        return announce_changes(self, context, summary)
 
 
 class SharePointListExportOperator(BaseOperator):
