@@ -40,6 +40,7 @@ class World:
     documents: Drive
     data_dir: Path
     started: float
+    triggerer_starts: int = 1
 
 
 def _ensure_servers_installed() -> None:

@@ -93,6 +93,13 @@ class Deployment:
         self.components[name] = component
         return component
 
+    def stop_component(self, name: str) -> Component:
+        """SIGTERM one component (as a rolling deploy would) and wait for it to exit."""
+        component = self.components.pop(name)
+        os.killpg(component.process.pid, signal.SIGTERM)
+        component.process.wait(timeout=60)
+        return component
+
     def run(self, name: str, argv: list[str], bound: float = 300) -> None:
         log_path = self.root / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)

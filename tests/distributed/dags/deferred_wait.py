@@ -16,7 +16,7 @@ def deferred_wait() -> None:
     arrived = SharePointFileSensor(
         task_id="wait_for_approval",
         url=INBOX,
-        pattern="approved-*.csv",
+        pattern="{{ dag_run.conf.get('pattern', 'approved-*.csv') }}",
         deferrable=True,
         poke_interval=2,
         timeout=600,
