@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import certifi
 import pytest
@@ -51,6 +53,9 @@ def _ensure_servers_installed() -> None:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, rsa_cert: SelfSignedCertificate) -> Iterator[World]:
     _ensure_servers_installed()
+    # A SIGTERM to pytest (CI cancelling a job) must still stop every component: as SystemExit it
+    # unwinds through the finally below instead of leaving a deployment running.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     root = fresh_root()
     deployment = Deployment(root)
     pem = root / "app.pem"
@@ -102,6 +107,11 @@ def world(tmp_path_factory: pytest.TempPathFactory, rsa_cert: SelfSignedCertific
         finally:
             deployment.stop()
             shutil.rmtree(root, ignore_errors=True)
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _dag_parsed(deployment: Deployment, dag_id: str) -> bool:
