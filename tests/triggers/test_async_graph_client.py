@@ -101,3 +101,18 @@ def test_a_revoked_token_is_replaced_once_and_the_call_goes_through(
 
     asyncio.run(scenario())
     assert graph_emulator.state.token_requests.count(sp_app, succeeded=True) == 2
+
+
+def test_a_dropped_connection_on_a_read_is_retried_with_backoff(
+    graph_emulator: GraphEmulator, sp_app: App, pem_file: Path, documents: Drive
+) -> None:
+    graph_emulator.faults.drop_connection(r"/root$", times=2)
+    waits: list[float] = []
+
+    async def scenario() -> Any:
+        async with async_client(graph_emulator, sp_app, pem_file, waits) as client:
+            return await client.get_json(f"drives/{documents.id}/root")
+
+    assert asyncio.run(scenario())["id"] == documents.root.id
+    assert graph_emulator.faults.count(r"/root$") == 2
+    assert len(waits) == 2 and all(0 < wait < 1 for wait in waits)  # RetryPolicy(backoff_initial=0.01)
