@@ -7,42 +7,29 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 import certifi
 import pytest
-from deployment import AIRFLOW, REPO, Deployment, airflow_env, database_and_broker, free_port, fresh_root
+from distributed_kit import (
+    AIRFLOW,
+    DAGS,
+    INBOX_URL,
+    REPO,
+    TOKEN_LIFETIME_SECONDS,
+    WATCH_POLL_SECONDS,
+    Deployment,
+    World,
+    airflow_env,
+    database_and_broker,
+    free_port,
+    fresh_root,
+)
 
 from airflow_provider_graphcert.auth.selfsigned import SelfSignedCertificate
-from airflow_provider_graphcert.testing.emulator.graph_state import Drive
 from airflow_provider_graphcert.testing.emulator.seeds import seed_demo
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
-from airflow_provider_graphcert.testing.emulator.state import App
-
-SITE_URL = "https://contoso.sharepoint.com/sites/Finance"
-INBOX_URL = f"{SITE_URL}/Shared Documents/Inbox"
-# Short-lived tokens make the per-process token rule visible within the suite: a token is
-# renewed at half its lifetime, so the triggerer asks again every TOKEN_LIFETIME / 2 seconds.
-TOKEN_LIFETIME_SECONDS = 120
-WATCH_POLL_SECONDS = 2
-DAGS = {
-    REPO / "example_dags" / "on_sharepoint_upload.py",
-    REPO / "example_dags" / "sharepoint_folder_to_local.py",
-    Path(__file__).parent / "dags" / "deferred_wait.py",
-}
-
-
-@dataclass
-class World:
-    deployment: Deployment
-    emulator: GraphEmulator
-    app: App
-    documents: Drive
-    data_dir: Path
-    started: float
-    triggerer_starts: int = 1
 
 
 def _ensure_servers_installed() -> None:

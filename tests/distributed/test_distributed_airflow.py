@@ -7,7 +7,7 @@ import os
 import time
 
 import pytest
-from conftest import TOKEN_LIFETIME_SECONDS, World
+from distributed_kit import TOKEN_LIFETIME_SECONDS, World
 
 from airflow_provider_graphcert.graph.async_client import ASYNC_USER_AGENT
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator

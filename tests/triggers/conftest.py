@@ -12,16 +12,13 @@ from pathlib import Path
 
 import certifi
 import pytest
+from trigger_kit import CONN_ID
 
 from airflow_provider_graphcert.auth.selfsigned import SelfSignedCertificate
 from airflow_provider_graphcert.auth.token_cache import DEFAULT_TOKEN_CACHE
 from airflow_provider_graphcert.testing.emulator.graph_state import Drive, Site
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 from airflow_provider_graphcert.testing.emulator.state import App
-
-CONN_ID = "sharepoint_triggers"
-SITE_URL = "https://contoso.sharepoint.com/sites/Finance"
-INBOX_URL = f"{SITE_URL}/Shared Documents/Inbox"
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
-from conftest import INBOX_URL
-from trigger_kit import next_event
+from trigger_kit import INBOX_URL, next_event
 
 from airflow_provider_graphcert.errors import GraphCertError
 from airflow_provider_graphcert.sensors.sharepoint import SharePointFileSensor

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from conftest import INBOX_URL
-from trigger_kit import MemoryAssetState, delta_requests, next_event, until
+from trigger_kit import INBOX_URL, MemoryAssetState, delta_requests, next_event, until
 
 from airflow_provider_graphcert.testing.emulator.graph_state import Drive
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator

@@ -10,6 +10,10 @@ from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 
+CONN_ID = "sharepoint_triggers"
+SITE_URL = "https://contoso.sharepoint.com/sites/Finance"
+INBOX_URL = f"{SITE_URL}/Shared Documents/Inbox"
+
 # Bounds on waits (not expectations): a failing test ends with a clear message instead of hanging.
 EVENT_BOUND_SECONDS = 60.0
 

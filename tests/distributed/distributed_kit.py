@@ -26,9 +26,36 @@ from urllib.parse import quote
 import httpx
 from cryptography.fernet import Fernet
 
+from airflow_provider_graphcert.testing.emulator.graph_state import Drive
+from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
+from airflow_provider_graphcert.testing.emulator.state import App
+
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 T = TypeVar("T")
+
+SITE_URL = "https://contoso.sharepoint.com/sites/Finance"
+INBOX_URL = f"{SITE_URL}/Shared Documents/Inbox"
+# Short-lived tokens make the per-process token rule visible within the suite: a token is
+# renewed at half its lifetime, so the triggerer asks again every TOKEN_LIFETIME / 2 seconds.
+TOKEN_LIFETIME_SECONDS = 120
+WATCH_POLL_SECONDS = 2
+DAGS = {
+    REPO / "example_dags" / "on_sharepoint_upload.py",
+    REPO / "example_dags" / "sharepoint_folder_to_local.py",
+    Path(__file__).parent / "dags" / "deferred_wait.py",
+}
+
+
+@dataclass
+class World:
+    deployment: Deployment
+    emulator: GraphEmulator
+    app: App
+    documents: Drive
+    data_dir: Path
+    started: float
+    triggerer_starts: int = 1
 
 
 def free_port() -> int:
