@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck layers unit demo clean browser bench
+.PHONY: test lint typecheck layers unit demo clean browser distributed bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,11 @@ unit: $(STAMP)
 browser:
 	bash scripts/install-browser.sh
 
-test: lint typecheck layers browser unit
+# The distributed suite needs Debian's PostgreSQL and Redis; the script does nothing when they are there.
+distributed:
+	bash scripts/install-distributed.sh
+
+test: lint typecheck layers browser distributed unit
 
 # Benchmarks against msal+requests, the Azure provider and curl (~10 min, not part of `make test`).
 bench: $(STAMP)

@@ -47,6 +47,15 @@ def get_provider_info() -> dict[str, Any]:
         ],
         # The spo:// scheme of ObjectStoragePath (docs/object-storage.md).
         "filesystems": ["airflow_provider_graphcert.fs.spo"],
+        "triggers": [
+            {
+                "integration-name": "Microsoft Graph (client certificate)",
+                "python-modules": [
+                    "airflow_provider_graphcert.triggers.sharepoint_file",
+                    "airflow_provider_graphcert.triggers.sharepoint_watch",
+                ],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "msgraph_cert",

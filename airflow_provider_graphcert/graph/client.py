@@ -34,7 +34,7 @@ from airflow_provider_graphcert.errors import (
 )
 from airflow_provider_graphcert.graph.errors import graph_error
 from airflow_provider_graphcert.graph.paging import NextLinkGuard
-from airflow_provider_graphcert.graph.redaction import display_url, install_url_redaction
+from airflow_provider_graphcert.graph.redaction import display_url, install_url_redaction, url_origin
 from airflow_provider_graphcert.graph.retry import RetryBudget, RetryPolicy, parse_retry_after
 from airflow_provider_graphcert.graph.throttle import JobThrottle, ThrottleCause
 
@@ -82,7 +82,7 @@ class RequestEnvironment:
 
     def for_url(self, url: str) -> tuple[bool | str, dict[str, str]]:
         """(verify, proxies) for a request to ``url``."""
-        origin = _origin(url)
+        origin = url_origin(url)
         with self._lock:
             resolved = self._by_origin.get(origin)
             if resolved is None:
@@ -134,7 +134,7 @@ class GraphClient:
     def __post_init__(self) -> None:
         self.graph_url = self.graph_url.rstrip("/")
         self.retry = self.retry or RetryPolicy()
-        self._origin = _origin(self.graph_url)
+        self._origin = url_origin(self.graph_url)
         # Read through self, so a policy, sleep or clock set on the client after construction applies.
         self.throttle = JobThrottle(
             lambda: (self.retry or RetryPolicy()).max_job_wait,
@@ -156,9 +156,9 @@ class GraphClient:
     def url(self, path_or_url: str) -> str:
         """Absolute URL for an API path; absolute URLs must stay on the Graph host."""
         if path_or_url.startswith(("https://", "http://")):
-            if _origin(path_or_url) != self._origin:
+            if url_origin(path_or_url) != self._origin:
                 raise GraphCertError(
-                    f"Refusing to send the Graph token to {_origin(path_or_url)}: Graph returned a link to a "
+                    f"Refusing to send the Graph token to {url_origin(path_or_url)}: Graph returned a link to a "
                     f"host other than {self._origin}."
                 )
             return path_or_url
@@ -320,12 +320,12 @@ class GraphClient:
         target = urljoin(hop.url, location)
         if response.status_code == 303 or (response.status_code in (301, 302) and hop.method == "POST"):
             hop.method, hop.json, hop.data = "GET", None, None  # as browsers and requests do
-        if _origin(target) == self._origin:
+        if url_origin(target) == self._origin:
             hop.url = target
             return
         if hop.method not in ("GET", "HEAD"):
             raise GraphRedirectError(
-                f"Graph redirected {hop.method} {display_url(hop.url)} to another host ({_origin(target)}); a "
+                f"Graph redirected {hop.method} {display_url(hop.url)} to another host ({url_origin(target)}); a "
                 "request with a body is not re-sent there. Check graph_url and any proxy rewriting Graph's answers."
             )
         # A download redirect (/content -> pre-authenticated URL): followed without the token.
@@ -420,11 +420,6 @@ class GraphClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def _roles(token: AccessToken | None) -> list[str] | None:

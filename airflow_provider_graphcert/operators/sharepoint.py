@@ -8,6 +8,7 @@ from typing import Any
 from airflow.sdk import Context
 
 from airflow_provider_graphcert.hooks.graph_cert import VariableDeltaStore
+from airflow_provider_graphcert.operators.asset_events import announce_changes
 from airflow_provider_graphcert.operators.base import (
     LOCATION_DOC,
     LOCATION_FIELDS,
@@ -64,7 +65,7 @@ class SharePointDownloadOperator(_SharePointOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         with explained_errors(self.log):
-            return self.hook.sharepoint.download(
+            summary = self.hook.sharepoint.download(
                 self.local_dir,
                 url=self.location,
                 include=self.include,
@@ -73,6 +74,7 @@ class SharePointDownloadOperator(_SharePointOperator):
                 max_workers=self.max_workers,
                 incremental=self.incremental,
             )
+        return announce_changes(self, context, summary)
 
 
 class SharePointUploadOperator(_SharePointOperator):
@@ -150,7 +152,7 @@ class SharePointSyncOperator(_SharePointOperator):
             else VariableDeltaStore.for_folder(self.msgraph_cert_conn_id, f"{self.location_text}|{self.local_dir}")
         )
         with explained_errors(self.log):
-            return self.hook.sharepoint.sync(
+            summary = self.hook.sharepoint.sync(
                 self.local_dir,
                 store,
                 url=self.location,
@@ -159,6 +161,7 @@ class SharePointSyncOperator(_SharePointOperator):
                 exclude=self.exclude,
                 max_workers=self.max_workers,
             )
+        return announce_changes(self, context, summary)
 
 
 class SharePointListExportOperator(GraphCertBaseOperator):
