@@ -17,6 +17,7 @@ from airflow_provider_graphcert.errors import (
 )
 from airflow_provider_graphcert.graph.batch import BatchRequest, run_batch
 from airflow_provider_graphcert.graph.client import GraphClient
+from airflow_provider_graphcert.testing.clock import VirtualClock
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 from airflow_provider_graphcert.testing.emulator.state import App
 
@@ -56,11 +57,11 @@ def test_a_next_link_to_another_host_is_refused(graph: GraphClient) -> None:
 def test_a_throttling_storm_is_waited_out_as_graph_asks(graph_emulator: GraphEmulator, graph: GraphClient) -> None:
     graph_emulator.graph.add_users(10)
     graph_emulator.faults.throttle("^/v1.0/users$", retry_after=1, times=3)
-    waits: list[float] = []
-    graph.sleep = waits.append  # the client's injected sleep: record the waits instead of spending them
+    clock = VirtualClock()
+    graph.sleep, graph.clock = clock.sleep, clock  # the client's injected time: record the waits, spend none
     users = list(graph.iter_items("users"))
     assert len(users) == 10
-    assert waits == [1.0, 1.0, 1.0]  # three Retry-After: 1 honoured, not hammered
+    assert clock.waits == [1.0, 1.0, 1.0]  # three Retry-After: 1 honoured, not hammered
     attempts = _graph_requests(graph_emulator, "/v1.0/users")
     assert len(attempts) == 4
     assert [r.headers.get("retry-attempt") for r in attempts] == [None, "1", "2", "3"]  # type: ignore[attr-defined]
@@ -171,10 +172,10 @@ def test_throttled_requests_inside_a_batch_are_resent_after_their_retry_after(
     indexes = graph_emulator.graph.add_users(5)
     ids = [graph_emulator.graph.users.id_of(i) for i in indexes]
     throttled = graph_emulator.faults.add("^/v1.0/users/", status=429, retry_after=1, times=2, origin="batch")
-    waits: list[float] = []
-    graph.sleep = waits.append
+    clock = VirtualClock()
+    graph.sleep, graph.clock = clock.sleep, clock
     responses = run_batch(graph, [BatchRequest("GET", f"/users/{user_id}") for user_id in ids])
-    assert waits == [1.0]  # the batch's Retry-After, once for both throttled requests
+    assert clock.waits == [1.0]  # the batch's Retry-After, once for both throttled requests
     assert [r.status for r in responses] == [200] * 5
     assert [r.body["id"] for r in responses] == ids
     assert throttled.fired == 2

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from airflow_provider_graphcert.errors import (
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.graph.retry import RetryPolicy
 from airflow_provider_graphcert.sharepoint.service import SharePoint
+from airflow_provider_graphcert.testing.clock import VirtualClock
 from airflow_provider_graphcert.testing.emulator.faults import (
     TOKEN_ENDPOINT_ROUTE,
     CapturedResponse,
@@ -44,24 +44,6 @@ from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 from airflow_provider_graphcert.testing.emulator.state import App
 
 AIRFLOW_BIN = Path(sys.executable).parent / "airflow"
-
-
-class VirtualClock:
-    """A clock that moves only when the code under test sleeps on it (shared by all threads)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps = 0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.now += max(0.0, seconds)
-            self.sleeps += 1
 
 
 def _client(emulator: GraphEmulator, app: App, pem: Path, **kwargs: Any) -> GraphClient:
@@ -84,12 +66,12 @@ def _origin_requests(emulator: GraphEmulator, origin: str) -> list[Any]:
 
 @pytest.mark.parametrize("scheme", ["https", "http"])
 def test_a_token_endpoint_that_redirects_elsewhere_never_gets_the_assertion_resent(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, scheme: str
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, scheme: str
 ) -> None:
     files_port = graph_emulator.files_url.rsplit(":", 1)[1]
     thief = f"{scheme}://127.0.0.1:{files_port}/collect"
     graph_emulator.faults.tamper(TOKEN_ENDPOINT_ROUTE, set_header("Location", thief, status=307), times=None)
-    provider = connection_settings(graph_emulator, app, pem_path).token_provider()
+    provider = connection_settings(graph_emulator, app, pem_file).token_provider()
     authority = graph_emulator.authority_host.split("://", 1)[1]
 
     with pytest.raises(TokenRequestError) as raised:
@@ -103,11 +85,11 @@ def test_a_token_endpoint_that_redirects_elsewhere_never_gets_the_assertion_rese
 
 
 def test_a_graph_redirect_to_another_host_is_followed_for_a_read_but_without_the_token(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, site: object
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, site: object
 ) -> None:
     elsewhere = f"{graph_emulator.files_url}/somewhere"
     graph_emulator.faults.tamper("^/v1.0/sites/root$", set_header("Location", elsewhere, status=302), times=1)
-    with _client(graph_emulator, app, pem_path) as client:
+    with _client(graph_emulator, app, pem_file) as client:
         response = client.request("GET", "sites/root", raise_for_status=False)
     followed = _origin_requests(graph_emulator, "files")
     assert response.status_code == 404 and [r.path for r in followed] == ["/somewhere"]
@@ -115,14 +97,14 @@ def test_a_graph_redirect_to_another_host_is_followed_for_a_read_but_without_the
 
 
 def test_a_graph_redirect_of_a_request_with_a_body_to_another_host_is_refused(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, site: object, documents: Drive
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, site: object, documents: Drive
 ) -> None:
     elsewhere = f"{graph_emulator.files_url}/collect"
     graph_emulator.faults.tamper(
         r"/createUploadSession$", set_header("Location", elsewhere, status=307), method="POST", times=None
     )
     drive_id = documents.id
-    with _client(graph_emulator, app, pem_path) as client, pytest.raises(GraphRedirectError) as raised:
+    with _client(graph_emulator, app, pem_file) as client, pytest.raises(GraphRedirectError) as raised:
         client.send_json("POST", f"drives/{drive_id}/root:/big.bin:/createUploadSession", {"item": {}})
     assert "to another host" in str(raised.value)
     assert _origin_requests(graph_emulator, "files") == []  # neither the body nor the token left
@@ -130,14 +112,14 @@ def test_a_graph_redirect_of_a_request_with_a_body_to_another_host_is_refused(
 
 @pytest.mark.parametrize("route", ["^/_api/v2.0/uploadSession$", "^/_layouts/15/download.aspx$"])
 def test_pre_authenticated_transfers_never_follow_a_redirect(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path, route: str
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, documents: Drive, tmp_path: Path, route: str
 ) -> None:
     documents.put_file("Reports/q1.csv", b"a,b\n1,2\n")
     big = tmp_path / "big.bin"
     big.write_bytes(content_for("big", 5 * 1024 * 1024))  # over 4 MiB: an upload session
     elsewhere = f"{graph_emulator.authority_host}/collect"
     graph_emulator.faults.tamper(route, set_header("Location", elsewhere, status=307), origin="files", times=None)
-    sharepoint = sharepoint_for(graph_emulator, app, pem_path)
+    sharepoint = sharepoint_for(graph_emulator, app, pem_file)
     with pytest.raises(GraphCertError, match="HTTP 307"):
         if "upload" in route:
             sharepoint.upload(big, url=f"{LIBRARY_URL}/Inbound")
@@ -147,18 +129,18 @@ def test_pre_authenticated_transfers_never_follow_a_redirect(
 
 
 def test_a_graph_redirect_loop_ends_with_a_typed_error(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, site: object
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, site: object
 ) -> None:
     loop = f"{graph_emulator.graph_url}/v1.0/sites/root"
     graph_emulator.faults.tamper("^/v1.0/sites/root$", set_header("Location", loop, status=302), times=None)
-    with _client(graph_emulator, app, pem_path) as client, pytest.raises(GraphRedirectError) as raised:
+    with _client(graph_emulator, app, pem_file) as client, pytest.raises(GraphRedirectError) as raised:
         client.get_json("sites/root")
     assert "redirect loop" in str(raised.value)
 
 
 @pytest.mark.parametrize("bad_url", ["file:///etc/passwd", "/_layouts/15/download.aspx?tempauth=x", "ftp://h/x"])
 def test_a_download_url_that_is_not_https_is_a_service_fault_not_a_disk_error(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path, bad_url: str
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, documents: Drive, tmp_path: Path, bad_url: str
 ) -> None:
     documents.put_file("Reports/q1.csv", b"a,b\n1,2\n")
 
@@ -174,7 +156,7 @@ def test_a_download_url_that_is_not_https_is_a_service_fault_not_a_disk_error(
         return response.with_json(body)
 
     graph_emulator.faults.tamper(None, poison, method="GET", origin="graph", times=None)
-    sharepoint = sharepoint_for(graph_emulator, app, pem_path)
+    sharepoint = sharepoint_for(graph_emulator, app, pem_file)
     with pytest.raises(GraphUrlError) as raised:
         sharepoint.download(tmp_path / "out", url=f"{LIBRARY_URL}/Reports/q1.csv")
     assert "not an absolute https:// URL" in str(raised.value)
@@ -185,7 +167,7 @@ def test_a_download_url_that_is_not_https_is_a_service_fault_not_a_disk_error(
 def test_pre_authenticated_urls_never_reach_a_log_record_even_at_debug(
     graph_emulator: GraphEmulator,
     app: App,
-    pem_path: Path,
+    pem_file: Path,
     documents: Drive,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -194,7 +176,7 @@ def test_pre_authenticated_urls_never_reach_a_log_record_even_at_debug(
     big = tmp_path / "up" / "big.bin"
     big.parent.mkdir()
     big.write_bytes(content_for("big", 5 * 1024 * 1024))  # over 4 MiB: an upload session
-    sharepoint = sharepoint_for(graph_emulator, app, pem_path)
+    sharepoint = sharepoint_for(graph_emulator, app, pem_file)
     caplog.set_level(logging.DEBUG)
 
     sharepoint.download(tmp_path / "down", url=f"{LIBRARY_URL}/Reports/q1.csv")
@@ -209,7 +191,7 @@ def test_pre_authenticated_urls_never_reach_a_log_record_even_at_debug(
 
 
 def test_a_next_link_back_to_a_page_already_read_stops_the_listing(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path
+    graph_emulator: GraphEmulator, app: App, pem_file: Path
 ) -> None:
     graph_emulator.graph.add_users(2500)
     first_link: list[str] = []
@@ -223,7 +205,7 @@ def test_a_next_link_back_to_a_page_already_read_stops_the_listing(
         return body
 
     graph_emulator.faults.tamper("^/v1.0/users$", edit_json(point_back), times=None)
-    with _client(graph_emulator, app, pem_path) as client, pytest.raises(GraphPagingError) as raised:
+    with _client(graph_emulator, app, pem_file) as client, pytest.raises(GraphPagingError) as raised:
         # A bound of our own, so the unfixed client ends this test (with too many users) instead of hanging it.
         users = list(itertools.islice(client.iter_items("users", params={"$top": 999}), 20_000))
         pytest.fail(f"the listing did not stop: {len(users)} users read")
@@ -234,14 +216,14 @@ def test_a_next_link_back_to_a_page_already_read_stops_the_listing(
 
 
 def test_endless_throttling_of_a_40_file_download_fails_within_the_jobs_wait_budget(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, documents: Drive, tmp_path: Path
 ) -> None:
     for i in range(40):
         documents.put_file(f"Month/file {i:02d}.csv", content_for(f"file {i}", 1000 + i))
     clock = VirtualClock()
     budget = 300.0
     policy = RetryPolicy(backoff_initial=0.05, backoff_max=0.5, max_job_wait=budget)
-    settings = connection_settings(graph_emulator, app, pem_path)
+    settings = connection_settings(graph_emulator, app, pem_file)
     client = GraphClient(
         tokens=settings.token_provider(),
         graph_url=settings.graph_url,
@@ -261,11 +243,11 @@ def test_endless_throttling_of_a_40_file_download_fails_within_the_jobs_wait_bud
 
 
 def test_a_job_that_spent_its_wait_budget_fails_every_later_request_at_once(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, site: object
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, site: object
 ) -> None:
     clock = VirtualClock()
     policy = RetryPolicy(max_total_wait=600, max_job_wait=100)
-    client = _client(graph_emulator, app, pem_path, sleep=clock.sleep, clock=clock, retry=policy)
+    client = _client(graph_emulator, app, pem_file, sleep=clock.sleep, clock=clock, retry=policy)
     graph_emulator.faults.throttle("^/v1.0/sites/root$", retry_after=30, times=1)
     assert client.get_json("sites/root")["id"]  # paused 30 s, then answered
     graph_emulator.faults.throttle("^/v1.0/sites/root$", retry_after=80, times=1)
@@ -283,10 +265,10 @@ def test_a_job_that_spent_its_wait_budget_fails_every_later_request_at_once(
 
 @pytest.mark.parametrize("retry_after", ["-1", "soon"])
 def test_one_throttled_token_request_with_a_nonsense_retry_after_is_retried(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, retry_after: str
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, retry_after: str
 ) -> None:
     graph_emulator.faults.tamper(TOKEN_ENDPOINT_ROUTE, set_header("Retry-After", retry_after, status=429), times=1)
-    provider = connection_settings(graph_emulator, app, pem_path).token_provider()
+    provider = connection_settings(graph_emulator, app, pem_file).token_provider()
     assert provider.request_token().token
     assert len(_origin_requests(graph_emulator, "authority")) >= 2
 
@@ -295,18 +277,18 @@ def test_one_throttled_token_request_with_a_nonsense_retry_after_is_retried(
 
 
 def test_the_connections_ca_bundle_wins_over_a_wrong_requests_ca_bundle(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, site: object, monkeypatch: pytest.MonkeyPatch
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, site: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())  # trusts the world, not the emulator
-    with _client(graph_emulator, app, pem_path) as client:
+    with _client(graph_emulator, app, pem_file) as client:
         assert client.get_json("sites/root")["id"]
 
 
 def test_without_a_ca_bundle_the_environments_bundle_is_honoured(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, site: object, monkeypatch: pytest.MonkeyPatch
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, site: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(graph_emulator.ca_bundle))
-    settings = connection_settings(graph_emulator, app, pem_path)
+    settings = connection_settings(graph_emulator, app, pem_file)
     with GraphClient(tokens=settings.token_provider(), graph_url=settings.graph_url) as client:
         assert client.get_json("sites/root")["id"]
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
@@ -323,7 +305,7 @@ def test_without_a_ca_bundle_the_environments_bundle_is_honoured(
 def test_graphcert_check_reads_a_connection_stored_in_the_metadata_database(
     graph_emulator: GraphEmulator,
     app: App,
-    pem_path: Path,
+    pem_file: Path,
     migrated_airflow_home: Path,
     tmp_path: Path,
 ) -> None:
@@ -331,7 +313,7 @@ def test_graphcert_check_reads_a_connection_stored_in_the_metadata_database(
     shutil.copytree(migrated_airflow_home, home)  # its own metadata database
     (home / "airflow.cfg").unlink(missing_ok=True)
     env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    connection = graph_emulator.connection(app, certificate_path=str(pem_path))
+    connection = graph_emulator.connection(app, certificate_path=str(pem_file))
     added = subprocess.run(
         [str(AIRFLOW_BIN), "connections", "add", "sharepoint_prod", "--conn-json", json.dumps(connection)],
         env=env,
@@ -382,21 +364,21 @@ def test_graphcert_check_of_an_extra_that_is_not_an_object_is_one_line_naming_ex
     ],
 )
 def test_a_token_response_with_hostile_fields_is_one_clear_error(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, field: str, value: object, message: str
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, field: str, value: object, message: str
 ) -> None:
     def spoil(body: Any) -> Any:
         body[field] = value
         return body
 
     graph_emulator.faults.tamper(TOKEN_ENDPOINT_ROUTE, edit_json(spoil), times=None)
-    provider = connection_settings(graph_emulator, app, pem_path).token_provider()
+    provider = connection_settings(graph_emulator, app, pem_file).token_provider()
     with pytest.raises(TokenRequestError, match=message):
         provider.request_token()
 
 
 @pytest.mark.parametrize("next_link", [42, "", ["https://graph/next"]])
 def test_a_next_link_that_is_not_a_url_is_not_taken_for_the_end_of_the_listing(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, next_link: object
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, next_link: object
 ) -> None:
     graph_emulator.graph.add_users(20)
 
@@ -405,7 +387,7 @@ def test_a_next_link_that_is_not_a_url_is_not_taken_for_the_end_of_the_listing(
         return body
 
     graph_emulator.faults.tamper("^/v1.0/users$", edit_json(spoil), times=None)
-    with _client(graph_emulator, app, pem_path) as client, pytest.raises(GraphPagingError, match="not a URL"):
+    with _client(graph_emulator, app, pem_file) as client, pytest.raises(GraphPagingError, match="not a URL"):
         list(client.iter_items("users"))
 
 
@@ -418,10 +400,10 @@ def test_a_next_link_that_is_not_a_url_is_not_taken_for_the_end_of_the_listing(
     ],
 )
 def test_a_malformed_batch_reply_is_one_clear_error(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, site: object, spoil: Any
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, site: object, spoil: Any
 ) -> None:
     from airflow_provider_graphcert.graph.batch import BatchRequest, run_batch
 
     graph_emulator.faults.tamper(r"^/v1.0/\$batch$", edit_json(spoil), times=None)
-    with _client(graph_emulator, app, pem_path) as client, pytest.raises(GraphCertError, match=r"\$batch reply"):
+    with _client(graph_emulator, app, pem_file) as client, pytest.raises(GraphCertError, match=r"\$batch reply"):
         run_batch(client, [BatchRequest("GET", "/sites/root")])

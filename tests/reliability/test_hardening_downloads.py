@@ -42,8 +42,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def service(graph_emulator: GraphEmulator, app: App, pem_path: Path) -> Iterator[SharePoint]:
-    sharepoint = sharepoint_for(graph_emulator, app, pem_path)
+def service(graph_emulator: GraphEmulator, app: App, pem_file: Path) -> Iterator[SharePoint]:
+    sharepoint = sharepoint_for(graph_emulator, app, pem_file)
     yield sharepoint
     sharepoint.client.close()
 
@@ -120,7 +120,7 @@ def test_a_download_url_that_sends_more_than_the_size_is_cut_at_the_size(
 
 
 def test_a_file_replaced_while_its_download_was_cut_lands_whole_never_half_old_half_new(
-    graph_emulator: GraphEmulator, documents: Drive, app: App, pem_path: Path, landing: Path
+    graph_emulator: GraphEmulator, documents: Drive, app: App, pem_file: Path, landing: Path
 ) -> None:
     old = content_for("old", 3 * 1024 * 1024)
     new = content_for("new", 3 * 1024 * 1024)  # same size: only the version tells them apart
@@ -131,7 +131,7 @@ def test_a_file_replaced_while_its_download_was_cut_lands_whole_never_half_old_h
     def someone_saves_a_new_version(seconds: float) -> None:  # runs while the client waits to resume
         documents.put_file("Exports/ledger.bin", new)
 
-    service = sharepoint_for(graph_emulator, app, pem_path, sleep=someone_saves_a_new_version)  # type: ignore[arg-type]
+    service = sharepoint_for(graph_emulator, app, pem_file, sleep=someone_saves_a_new_version)  # type: ignore[arg-type]
     try:
         summary = service.download(landing, url=FOLDER_URL)
     finally:
@@ -253,14 +253,14 @@ def _wait_until(condition: Callable[[], bool], what: str, process: subprocess.Po
 
 
 def test_after_a_sigkill_the_rerun_fetches_only_what_had_not_landed_and_cleans_temp_files(
-    graph_emulator: GraphEmulator, service: SharePoint, documents: Drive, app: App, pem_path: Path, landing: Path
+    graph_emulator: GraphEmulator, service: SharePoint, documents: Drive, app: App, pem_file: Path, landing: Path
 ) -> None:
     expected = {f"file {i:02d}.bin": content_for(f"k{i}", 50_000 + i) for i in range(10)}
     for name, data in expected.items():
         documents.put_file(f"Exports/{name}", data)
     # Five downloads go through, the sixth hangs: the child is killed while writing it.
     graph_emulator.faults.add(DOWNLOAD_PATH, origin="files", latency=30.0, skip=5, times=1)
-    connection = graph_emulator.connection(app, certificate_path=str(pem_path))
+    connection = graph_emulator.connection(app, certificate_path=str(pem_file))
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD, json.dumps(connection), str(landing), FOLDER_URL],
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
@@ -333,13 +333,13 @@ def test_hostile_item_metadata_fails_that_item_with_an_error_naming_the_field(
 
 
 def test_sync_with_the_download_host_down_gives_up_as_fast_as_folder_download(
-    graph_emulator: GraphEmulator, documents: Drive, app: App, pem_path: Path, landing: Path
+    graph_emulator: GraphEmulator, documents: Drive, app: App, pem_file: Path, landing: Path
 ) -> None:
     for i in range(40):
         documents.put_file(f"Inbox/f{i:02d}.csv", content_for(f"f{i}", 100))
     graph_emulator.faults.add(DOWNLOAD_PATH, origin="files", drop="before_response", times=None)
     policy = RetryPolicy(max_attempts=4, backoff_initial=0.01, backoff_max=0.02)
-    service = sharepoint_for(graph_emulator, app, pem_path, retry=policy)
+    service = sharepoint_for(graph_emulator, app, pem_file, retry=policy)
     try:
         with pytest.raises(FolderDownloadError):
             service.download(landing / "download", url=INBOX_URL, max_workers=1)

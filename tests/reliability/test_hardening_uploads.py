@@ -55,14 +55,14 @@ def _always_from_zero(response: CapturedResponse) -> CapturedResponse:
 
 
 def test_an_upload_session_that_keeps_asking_for_byte_zero_fails_instead_of_looping(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, documents: Drive, tmp_path: Path
 ) -> None:
     local = tmp_path / "big.bin"
     local.write_bytes(content_for("big.bin", SESSION_SIZE))
     # Bounded here so the unfixed client (which loops) ends too: after these the real answers resume.
     fragments = graph_emulator.faults.tamper("uploadSession", _always_from_zero, times=60, origin="files", method="PUT")
     status = graph_emulator.faults.tamper("uploadSession", _always_from_zero, times=60, origin="files", method="GET")
-    service = sharepoint_for(graph_emulator, app, pem_path)
+    service = sharepoint_for(graph_emulator, app, pem_file)
     with pytest.raises(GraphCertError, match="made no progress") as info:
         service.upload(local, url=OUTBOX_URL, chunk_size=CHUNK)
     assert "offset 0 of" in str(info.value) and "nothing was committed" in str(info.value)
@@ -73,7 +73,7 @@ def test_an_upload_session_that_keeps_asking_for_byte_zero_fails_instead_of_loop
 
 
 def test_an_upload_session_that_wants_nothing_more_but_never_completes_fails_clearly(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, documents: Drive, tmp_path: Path
 ) -> None:
     local = tmp_path / "big.bin"
     local.write_bytes(content_for("big.bin", SESSION_SIZE))
@@ -81,7 +81,7 @@ def test_an_upload_session_that_wants_nothing_more_but_never_completes_fails_cle
         "uploadSession", edit_json(lambda body: {**body, "nextExpectedRanges": []}), origin="files", method="PUT"
     )
     with pytest.raises(GraphCertError, match="asked for no further bytes"):
-        sharepoint_for(graph_emulator, app, pem_path).upload(local, url=OUTBOX_URL, chunk_size=CHUNK)
+        sharepoint_for(graph_emulator, app, pem_file).upload(local, url=OUTBOX_URL, chunk_size=CHUNK)
     assert _remote_files(documents, "Outbox") == {}
 
 
@@ -97,7 +97,7 @@ def test_an_upload_session_that_wants_nothing_more_but_never_completes_fails_cle
     ],
 )
 def test_a_folder_with_names_sharepoint_folds_together_is_refused_before_anything_is_sent(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path, first: str, second: str
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, documents: Drive, tmp_path: Path, first: str, second: str
 ) -> None:
     source = tmp_path / "out"
     for relative in (first, second, "other.csv"):
@@ -106,7 +106,7 @@ def test_a_folder_with_names_sharepoint_folds_together_is_refused_before_anythin
     assert len({p for p in source.rglob("*") if p.is_file()}) == 3  # the local disk keeps them apart
     graph_emulator.requests.clear()
     with pytest.raises(ConfigurationError, match="would land on the same item") as info:
-        sharepoint_for(graph_emulator, app, pem_path).upload(source, url=OUTBOX_URL)
+        sharepoint_for(graph_emulator, app, pem_file).upload(source, url=OUTBOX_URL)
     assert info.value.field == "local_path"
     assert first.split("/")[0] in str(info.value) and second.split("/")[0] in str(info.value)
     assert graph_emulator.requests.records("graph") == []  # refused before the first request
@@ -119,14 +119,14 @@ def test_a_folder_with_names_sharepoint_folds_together_is_refused_before_anythin
 def test_a_downloaded_folder_uploaded_again_sends_only_the_users_files_and_no_outside_links(
     graph_emulator: GraphEmulator,
     app: App,
-    pem_path: Path,
+    pem_file: Path,
     documents: Drive,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     documents.put_file("Inbox/a.csv", b"a,b\n1,2\n")
     documents.put_file("Inbox/sub/b.csv", b"b\n")
-    service = sharepoint_for(graph_emulator, app, pem_path)
+    service = sharepoint_for(graph_emulator, app, pem_file)
     work = tmp_path / "work"
     service.download(work, url=f"{LIBRARY_URL}/Inbox")
     state = sorted(p.name for p in work.iterdir() if p.name.startswith("."))
@@ -172,32 +172,32 @@ def _stored_as(size: int | None, quick_xor_hash: str | None) -> Any:
 
 
 def test_a_reply_without_a_hash_and_the_wrong_size_fails_and_says_what_to_do(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, documents: Drive, tmp_path: Path
 ) -> None:
     local = tmp_path / "data.bin"
     local.write_bytes(content_for("data.bin", 100_000))
     graph_emulator.faults.tamper(r"data\.bin:/content$", _stored_as(3, None), origin="graph", method="PUT")
     with pytest.raises(IntegrityError) as info:
-        sharepoint_for(graph_emulator, app, pem_path).upload(local, url=OUTBOX_URL)
+        sharepoint_for(graph_emulator, app, pem_file).upload(local, url=OUTBOX_URL)
     message = str(info.value)
     assert "SharePoint reports 3 bytes with no QuickXorHash" in message and "100,000 bytes" in message
     assert "under its final name 'Outbox/data.bin'" in message and "run the task again" in message
 
 
 def test_a_reply_with_our_hash_but_no_size_is_verified_by_the_hash(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, documents: Drive, tmp_path: Path
 ) -> None:
     local = tmp_path / "data.bin"
     local.write_bytes(content_for("data.bin", 100_000))
     graph_emulator.faults.tamper(
         r"data\.bin:/content$", _stored_as(None, quick_xor(local.read_bytes())), origin="graph", method="PUT"
     )
-    result = sharepoint_for(graph_emulator, app, pem_path).upload(local, url=OUTBOX_URL)
+    result = sharepoint_for(graph_emulator, app, pem_file).upload(local, url=OUTBOX_URL)
     assert result["uploaded"] == 1 and "verified" not in result["items"][0]  # by hash, the usual case
 
 
 def test_a_different_hash_after_an_upload_session_names_the_suspect_file_and_the_next_step(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, documents: Drive, tmp_path: Path
 ) -> None:
     local = tmp_path / "big.bin"
     local.write_bytes(content_for("big.bin", SESSION_SIZE))
@@ -206,7 +206,7 @@ def test_a_different_hash_after_an_upload_session_names_the_suspect_file_and_the
         "uploadSession", _only_final(_stored_as(SESSION_SIZE, wrong)), times=None, origin="files", method="PUT"
     )
     with pytest.raises(IntegrityError) as info:
-        sharepoint_for(graph_emulator, app, pem_path).upload(local, url=OUTBOX_URL, chunk_size=CHUNK)
+        sharepoint_for(graph_emulator, app, pem_file).upload(local, url=OUTBOX_URL, chunk_size=CHUNK)
     assert committed.fired >= 1
     item_id = documents.resolve("Outbox/big.bin").id
     message = str(info.value)
@@ -229,7 +229,7 @@ def _only_final(edit: Any) -> Any:
 def test_an_office_document_rewritten_by_sharepoint_is_accepted_and_reported(
     graph_emulator: GraphEmulator,
     app: App,
-    pem_path: Path,
+    pem_file: Path,
     documents: Drive,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -244,7 +244,7 @@ def test_an_office_document_rewritten_by_sharepoint_is_accepted_and_reported(
         "uploadSession", _only_final(_stored_as(SESSION_SIZE + 900, rewritten)), times=None, origin="files"
     )
     with caplog.at_level(logging.INFO):
-        result = sharepoint_for(graph_emulator, app, pem_path).upload(source, url=OUTBOX_URL, chunk_size=CHUNK)
+        result = sharepoint_for(graph_emulator, app, pem_file).upload(source, url=OUTBOX_URL, chunk_size=CHUNK)
     items = {item["remote_path"]: item for item in result["items"]}
     assert items["Outbox/budget.xlsx"]["verified"] == "rewritten_by_sharepoint"
     assert (items["Outbox/budget.xlsx"]["stored_size"], items["Outbox/budget.xlsx"]["stored_quick_xor_hash"]) == (
@@ -273,10 +273,10 @@ def _workbook(path: Path) -> Path:
 
 @pytest.mark.skipif(not _emulator_rewrites_office_documents(), reason="the emulator does not rewrite Office files yet")
 def test_a_workbook_that_the_library_really_rewrites_uploads_by_default_and_fails_strict(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, documents: Drive, tmp_path: Path
 ) -> None:
     local = _workbook(tmp_path / "budget.xlsx")
-    service = sharepoint_for(graph_emulator, app, pem_path)
+    service = sharepoint_for(graph_emulator, app, pem_file)
     result = service.upload(local, url=OUTBOX_URL)
     stored = documents.resolve("Outbox/budget.xlsx")
     assert result["items"][0]["verified"] == "rewritten_by_sharepoint"
@@ -286,29 +286,29 @@ def test_a_workbook_that_the_library_really_rewrites_uploads_by_default_and_fail
 
 
 def test_the_same_rewrite_of_an_ordinary_file_still_fails(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, documents: Drive, tmp_path: Path
 ) -> None:
     local = tmp_path / "budget.csv"
     local.write_bytes(content_for("budget.csv", 20_000))
     graph_emulator.faults.tamper(r"budget\.csv:/content$", _stored_as(21_337, quick_xor(b"x")), origin="graph")
     with pytest.raises(IntegrityError, match="did not verify"):
-        sharepoint_for(graph_emulator, app, pem_path).upload(local, url=OUTBOX_URL)
+        sharepoint_for(graph_emulator, app, pem_file).upload(local, url=OUTBOX_URL)
 
 
 def test_an_office_document_emptied_by_the_service_is_no_rewrite(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, documents: Drive, tmp_path: Path
 ) -> None:
     local = tmp_path / "budget.xlsx"
     local.write_bytes(content_for("budget.xlsx", 20_000))
     graph_emulator.faults.tamper(r"budget\.xlsx:/content$", _stored_as(0, None), origin="graph")
     with pytest.raises(IntegrityError, match="0 bytes"):
-        sharepoint_for(graph_emulator, app, pem_path).upload(local, url=OUTBOX_URL)
+        sharepoint_for(graph_emulator, app, pem_file).upload(local, url=OUTBOX_URL)
 
 
 def test_strict_verification_on_the_operator_fails_a_rewritten_office_document_and_says_why(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, airflow_connection: Any, documents: Drive, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, airflow_connection: Any, documents: Drive, tmp_path: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     local = tmp_path / "budget.xlsx"
     local.write_bytes(content_for("budget.xlsx", 20_000))
     graph_emulator.faults.tamper(r"budget\.xlsx:/content$", _stored_as(21_337, quick_xor(b"x")), origin="graph")
@@ -321,12 +321,12 @@ def test_strict_verification_on_the_operator_fails_a_rewritten_office_document_a
 
 
 def test_an_upload_with_no_workers_is_refused_naming_the_argument(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, documents: Drive, tmp_path: Path
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, documents: Drive, tmp_path: Path
 ) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "a.csv").write_bytes(b"a")
     with pytest.raises(ConfigurationError, match="max_workers 0 must be a whole number of at least 1") as info:
-        sharepoint_for(graph_emulator, app, pem_path).upload(tmp_path / "out", url=OUTBOX_URL, max_workers=0)
+        sharepoint_for(graph_emulator, app, pem_file).upload(tmp_path / "out", url=OUTBOX_URL, max_workers=0)
     assert info.value.field == "max_workers"
     assert _remote_files(documents, "Outbox") == {}
 
@@ -346,9 +346,9 @@ def test_the_file_sensor_fails_at_once_when_its_credential_file_is_missing(
 
 
 def test_the_file_sensor_still_waits_for_a_file_that_is_not_there_yet(
-    app: App, pem_path: Path, airflow_connection: Any, documents: Drive
+    app: App, pem_file: Path, airflow_connection: Any, documents: Drive
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     documents.put_file("Inbox/other.csv", b"x")
     for url in (f"{LIBRARY_URL}/Inbox/daily.csv", f"{LIBRARY_URL}/Not Yet Created/daily.csv"):
         sensor = SharePointFileSensor(task_id="wait", url=url, poke_interval=1, timeout=60)
@@ -368,9 +368,9 @@ def _seed_invoices(site: Site, count: int = 1200) -> None:
 
 
 def test_a_list_export_in_an_unknown_format_is_refused_naming_the_argument(
-    app: App, pem_path: Path, airflow_connection: Any, site: Site, tmp_path: Path
+    app: App, pem_file: Path, airflow_connection: Any, site: Site, tmp_path: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     _seed_invoices(site)
     output = tmp_path / "invoices.json"
     operator = SharePointListExportOperator(
@@ -385,14 +385,14 @@ def test_a_list_export_in_an_unknown_format_is_refused_naming_the_argument(
 def test_a_list_export_logs_how_many_items_it_wrote(
     graph_emulator: GraphEmulator,
     app: App,
-    pem_path: Path,
+    pem_file: Path,
     site: Site,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     _seed_invoices(site)
     with caplog.at_level(logging.INFO):
-        result = sharepoint_for(graph_emulator, app, pem_path).export_list(
+        result = sharepoint_for(graph_emulator, app, pem_file).export_list(
             SITE_URL, "Invoices", tmp_path / "invoices.jsonl", output_format="jsonl"
         )
     assert result["count"] == 1200
@@ -400,9 +400,9 @@ def test_a_list_export_logs_how_many_items_it_wrote(
 
 
 def test_list_export_fields_rendered_by_a_template_as_one_string_are_column_names(
-    app: App, pem_path: Path, airflow_connection: Any, site: Site, tmp_path: Path
+    app: App, pem_file: Path, airflow_connection: Any, site: Site, tmp_path: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     _seed_invoices(site, count=3)
     output = tmp_path / "invoices.csv"
     operator = SharePointListExportOperator(
@@ -414,9 +414,9 @@ def test_list_export_fields_rendered_by_a_template_as_one_string_are_column_name
 
 
 def test_a_list_export_with_an_empty_list_name_names_the_argument(
-    app: App, pem_path: Path, airflow_connection: Any, site: Site, tmp_path: Path
+    app: App, pem_file: Path, airflow_connection: Any, site: Site, tmp_path: Path
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     operator = SharePointListExportOperator(
         task_id="export", site_url=SITE_URL, list_name=" ", output_path=str(tmp_path / "out.csv")
     )
@@ -426,9 +426,9 @@ def test_a_list_export_with_an_empty_list_name_names_the_argument(
 
 
 def test_the_sensor_meets_an_unreadable_modification_time_with_a_clear_error(
-    graph_emulator: GraphEmulator, app: App, pem_path: Path, airflow_connection: Any, documents: Drive
+    graph_emulator: GraphEmulator, app: App, pem_file: Path, airflow_connection: Any, documents: Drive
 ) -> None:
-    airflow_connection(app, certificate_path=str(pem_path))
+    airflow_connection(app, certificate_path=str(pem_file))
     documents.put_file("Inbox/daily.csv", b"x")
 
     def garble(page: dict[str, Any]) -> dict[str, Any]:
