@@ -196,6 +196,12 @@ def get_provider_info() -> dict[str, Any]:
                         "before it fails; default 600.",
                         "schema": {"type": ["number", "null"], "minimum": 0},
                     },
+                    "retry_max_job_wait_seconds": {
+                        "label": "Retry: job-wide throttling budget (seconds)",
+                        "description": "Most time a whole task may stay paused by Graph's Retry-After, across "
+                        "all its parallel transfers, before it fails; default 900.",
+                        "schema": {"type": ["number", "null"], "minimum": 0},
+                    },
                 },
             }
         ],

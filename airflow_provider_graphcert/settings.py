@@ -242,6 +242,7 @@ RETRY_FIELDS = {
     "retry_backoff_seconds": "backoff_initial",
     "retry_backoff_max_seconds": "backoff_max",
     "retry_max_total_wait_seconds": "max_total_wait",
+    "retry_max_job_wait_seconds": "max_job_wait",
 }
 
 
@@ -251,10 +252,12 @@ def _retry_number(extra: Mapping[str, Any], name: str) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigurationError(
             f"{name} must be a number, not '{value}'; leave it empty for the default.", field=name
         ) from None
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise ConfigurationError(f"{name} must be a finite number, not '{value}'.", field=name)
     if name == "retry_max_attempts":
         if number < 1 or number != int(number):
             raise ConfigurationError(

@@ -91,6 +91,8 @@ def test_empty_retry_fields_keep_the_default_policy(
         ("retry_max_attempts", "0", "at least 1"),
         ("retry_max_attempts", "2.5", "whole number"),
         ("retry_max_total_wait_seconds", "-1", "0 or more"),
+        ("retry_max_total_wait_seconds", "nan", "finite number"),
+        ("retry_max_job_wait_seconds", "inf", "finite number"),
         ("retry_backoff_seconds", "90", "more than retry_backoff_max_seconds"),
     ],
 )

@@ -33,6 +33,7 @@ EXPECTED_EXTRA_FIELDS = {
     "retry_backoff_seconds",
     "retry_backoff_max_seconds",
     "retry_max_total_wait_seconds",
+    "retry_max_job_wait_seconds",
 }
 
 

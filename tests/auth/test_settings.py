@@ -186,3 +186,9 @@ def test_bad_connection_fields(extra: dict[str, Any], login: str | None, field: 
     with pytest.raises(ConfigurationError, match=message) as info:
         settings(extra, login=login)
     assert info.value.field == field
+
+
+def test_the_job_wide_throttling_budget_comes_from_the_connection(pem_file: Path) -> None:
+    extra = {"tenant_id": TENANT, "certificate_path": str(pem_file)}
+    assert settings(extra).retry.max_job_wait == 900.0
+    assert settings({**extra, "retry_max_job_wait_seconds": "120"}).retry.max_job_wait == 120.0
