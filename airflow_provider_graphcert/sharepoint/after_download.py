@@ -188,6 +188,6 @@ def failure_message(report: AfterDownloadReport) -> str:
     return (
         f"The files landed, but {len(report.failed)} could not be {verb} "
         f"in SharePoint and are still in the source folder ({len(report.done)} done): {listed}. Fix the cause "
-        "(permissions, a name already in the archive: conflict_behavior 'rename' or 'replace'), then act on them "
-        "with SharePointMoveOperator / SharePointDeleteOperator, or download again with incremental=False."
+        "(permissions, a name already in the archive: conflict_behavior 'rename' or 'replace'); the next run "
+        "downloads these files again and retries."
     )

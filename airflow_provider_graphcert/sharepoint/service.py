@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,7 +101,7 @@ class SharePoint:
         runner = self._after_download_runner(spec, resolved) if spec else None
         if not resolved.is_folder:
             summary, landed = self._download_file(resolved, landing, incremental=incremental, require_hash=require_hash)
-            return self._after_download(runner, landed, summary)
+            return self._after_download(runner, landing, landed, summary)
         try:
             result = download_folder(
                 self.client,
@@ -118,9 +118,10 @@ class SharePoint:
             if runner is not None:  # the files that did land are archived; the task still fails for the rest
                 report = runner.run(exc.result.downloaded)
                 if report.failed:
+                    _forget(landing, report.failed)
                     self.log.info("%s", failure_message(report))
             raise
-        return self._after_download(runner, result.downloaded, result.summary(landing.label))
+        return self._after_download(runner, landing, result.downloaded, result.summary(landing.label))
 
     def _after_download_runner(self, spec: AfterDownload, resolved: ResolvedItem) -> AfterDownloadRunner:
         archive = self._folder_in_library(resolved.drive, spec.move_to) if spec.move_to else ""
@@ -128,12 +129,13 @@ class SharePoint:
 
     @staticmethod
     def _after_download(
-        runner: AfterDownloadRunner | None, landed: list[DownloadedFile], summary: dict[str, Any]
+        runner: AfterDownloadRunner | None, landing: Landing, landed: list[DownloadedFile], summary: dict[str, Any]
     ) -> dict[str, Any]:
         if runner is None:
             return summary
         report = runner.run(landed)
         if report.failed:
+            _forget(landing, report.failed)
             raise AfterDownloadError(failure_message(report), {**summary, "after_download": report.summary()})
         return {**summary, "after_download": report.summary()}
 
@@ -495,6 +497,15 @@ def _landing(destination: Any, local_dir: str | Path | None) -> Landing:
         destination,
         "local_dir" if isinstance(destination, str | Path) and "://" not in str(destination) else "destination",
     )
+
+
+def _forget(landing: Landing, relatives: Iterable[str]) -> None:
+    """Files whose after-download action failed are fetched again (and acted on) by the next run."""
+    with landing.held():
+        manifest = Manifest(landing.state)
+        for relative in relatives:
+            manifest.forget(relative)
+        save_manifest(manifest)
 
 
 def _item_summary(uploaded: dict[str, Any]) -> dict[str, Any]:

@@ -134,6 +134,11 @@ def test_a_move_refused_by_sharepoint_fails_the_task_and_leaves_the_source_in_pl
     assert "still in the source folder" in str(info.value)
     assert _exists(documents, "Inbox/a.csv")
     assert (tmp_path / "landed" / "a.csv").read_bytes() == b"a\n"
+    # Once the archive's copy is out of the way, the retry fetches the file again and archives it.
+    documents.delete("Archive/a.csv")
+    retry = _download(tmp_path, {"move_to": "Archive"}, include=["a.csv"]).execute({})  # type: ignore[arg-type]
+    assert (retry["downloaded"], retry["after_download"]["done"]) == (1, 1)
+    assert not _exists(documents, "Inbox/a.csv") and _exists(documents, "Archive/a.csv")
 
 
 @pytest.mark.parametrize(
