@@ -152,8 +152,9 @@ class SharePointDownloadOperator(_TransferOperator):
         self.modified_since = modified_since
         self.max_workers = max_workers
         self.incremental = incremental
-        # The shape is checked when the DAG is parsed; templated values again after rendering.
-        AfterDownload.parse(after_download)
+        # The shape is checked when the DAG is parsed (an XComArg only once resolved); again after rendering.
+        if after_download is None or isinstance(after_download, Mapping):
+            AfterDownload.parse(after_download)
         self.after_download = after_download
 
     def execute(self, context: Context) -> dict[str, Any]:
