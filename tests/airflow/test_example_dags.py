@@ -113,6 +113,13 @@ def test_sharepoint_folder_to_local_pulls_everything_then_only_changes(world: De
     output = world.run("sharepoint_folder_to_local", logical_date="2026-01-02")
     assert "1 files pulled, 0 deleted" in output
     assert (reports / "North" / "2026-01" / "report 000.csv").read_bytes() == b"corrected\n"
+    # A night with no change: the sync succeeds without an asset event, so nothing downstream runs.
+    assert "0 files pulled, 0 deleted" in world.run("sharepoint_folder_to_local", logical_date="2026-01-03")
+    events = _asset_events(world, f"file://{reports}")
+    assert [event["downloaded"] for event in events] == [DEMO_REPORT_FILES + 1, 1]
+    assert {event["source"] for event in events} == {
+        "spo://contoso.sharepoint.com/sites/Finance/Shared%20Documents/Reports"
+    }
 
 
 def test_local_to_sharepoint_uploads_the_days_output(world: DemoWorld) -> None:
