@@ -214,6 +214,15 @@ class SharePointUploadOperator(_SharePointOperator):
                 verify=self.verify,
             )
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Input: the local file or folder; output: the SharePoint folder (OpenLineage provider, if installed)."""
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        return OperatorLineage(
+            inputs=[openlineage_dataset(target_asset_uri(self.local_path))],
+            outputs=[openlineage_dataset(sharepoint_asset_uri(self.location))],
+        )
+
 
 class SharePointSyncOperator(_TransferOperator):
     __doc__ = (

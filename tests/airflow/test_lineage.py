@@ -16,7 +16,11 @@ from airflow.sdk import Asset, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from airflow_provider_graphcert.operators.lineage import sharepoint_asset_uri, target_asset_uri
-from airflow_provider_graphcert.operators.sharepoint import SharePointDownloadOperator, SharePointSyncOperator
+from airflow_provider_graphcert.operators.sharepoint import (
+    SharePointDownloadOperator,
+    SharePointSyncOperator,
+    SharePointUploadOperator,
+)
 from airflow_provider_graphcert.sharepoint.locations import location_from
 from airflow_provider_graphcert.testing.emulator.graph_state import Drive
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
@@ -109,3 +113,12 @@ def test_every_spelling_of_a_sharepoint_folder_is_one_asset() -> None:
 def test_asset_events_can_be_turned_off(tmp_path: Path) -> None:
     quiet = SharePointDownloadOperator(task_id="pull", url=REPORTS, local_dir=str(tmp_path), emit_asset_events=False)
     assert quiet.outlets == []
+
+
+def test_an_upload_reports_the_local_folder_as_input_and_sharepoint_as_output(tmp_path: Path) -> None:
+    push = SharePointUploadOperator(task_id="push", url=REPORTS + "/Outbox", local_path=str(tmp_path / "out"))
+    lineage = push.get_openlineage_facets_on_complete(None)
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [("file", str(tmp_path / "out"))]
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [
+        ("spo://contoso.sharepoint.com", "sites/Finance/Shared Documents/Reports/Outbox")
+    ]
