@@ -56,6 +56,16 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        # spo:// Asset URIs of SharePoint locations: one normal form, and their OpenLineage dataset.
+        "asset-uris": [
+            {
+                "schemes": ["spo"],
+                "handler": "airflow_provider_graphcert.operators.lineage.sanitize_spo_uri",
+                "to_openlineage_converter": (
+                    "airflow_provider_graphcert.operators.lineage.convert_spo_asset_to_openlineage"
+                ),
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "msgraph_cert",

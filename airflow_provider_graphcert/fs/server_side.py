@@ -18,6 +18,7 @@ from typing import Any
 from airflow_provider_graphcert.errors import GraphCertError, GraphConflictError, GraphRequestError
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.graph.retry import parse_retry_after
+from airflow_provider_graphcert.sharepoint.item_actions import ItemActions
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +46,24 @@ class ItemOperations:
         self.copy_wait = copy_wait or CopyWait()
 
     def delete(self, drive_id: str, item_id: str) -> None:
-        self.client.request("DELETE", f"drives/{drive_id}/items/{item_id}").close()
+        """Delete; an item already gone raises GraphNotFoundError (rm of a missing path)."""
+        ItemActions(self.client).delete(drive_id, item_id, missing_ok=False)
 
     def move(self, drive_id: str, item_id: str, parent_id: str, name: str, *, replaces: str | None = None) -> None:
         """Rename and/or move inside one drive; ``replaces`` is the id of a file already at the target.
 
-        The update API has no documented conflict behaviour, so a file in the way is deleted once
-        Graph refused the move (409), and the move is sent again: if that fails, the source is still
-        in place.
+        The same PATCH as the hook's move (sharepoint/item_actions.py), refusing a taken name; a
+        file in the way is deleted once Graph refused the move (409), and the move is sent again:
+        if that fails, the source is still in place.
         """
-        body = {"parentReference": {"id": parent_id}, "name": name}
+        actions = ItemActions(self.client)
         try:
-            self.client.send_json("PATCH", f"drives/{drive_id}/items/{item_id}", body)
+            actions.move(drive_id, item_id, parent_id=parent_id, parent_path="", new_name=name, conflict="fail")
         except GraphConflictError:
             if replaces is None:
                 raise
             self.delete(drive_id, replaces)
-            self.client.send_json("PATCH", f"drives/{drive_id}/items/{item_id}", body)
+            actions.move(drive_id, item_id, parent_id=parent_id, parent_path="", new_name=name, conflict="fail")
 
     def copy(self, drive_id: str, item_id: str, target_drive_id: str, parent_id: str, name: str) -> None:
         """Copy an item (a folder with its contents) under ``parent_id``, replacing a same-named file."""

@@ -127,15 +127,22 @@ class ItemActions:
             return item
         return None
 
-    def delete(self, drive_id: str, item_id: str, *, if_match: str | None = None) -> bool:
-        """Delete (to the recycle bin); False when it was already gone before this call."""
+    def delete(self, drive_id: str, item_id: str, *, if_match: str | None = None, missing_ok: bool = True) -> bool:
+        """Delete (to the recycle bin); False when it was already gone before this call.
+
+        With ``missing_ok=False`` an item that was already gone raises GraphNotFoundError.
+        """
         try:
             self.client.request(
                 "DELETE", f"drives/{drive_id}/items/{item_id}", headers={"If-Match": if_match} if if_match else None
             ).close()
         except GraphNotFoundError as exc:
             # A repeat after a lost reply meets the deletion its first attempt did: that is success.
-            return exc.attempts >= 2
+            if exc.attempts >= 2:
+                return True
+            if missing_ok:
+                return False
+            raise
         except GraphRequestError as exc:
             if exc.status == PRECONDITION_FAILED:
                 raise ItemChangedError(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,10 +14,17 @@ from typing import Any
 from airflow_provider_graphcert.errors import ConfigurationError, GraphCertError, GraphNotFoundError
 from airflow_provider_graphcert.files import ensure_writable_dir, local_argument, write_failure
 from airflow_provider_graphcert.graph.client import GraphClient
-from airflow_provider_graphcert.sharepoint.download import FileDownloader
+from airflow_provider_graphcert.sharepoint.after_download import (
+    AfterDownload,
+    AfterDownloadError,
+    AfterDownloadRunner,
+    failure_message,
+)
+from airflow_provider_graphcert.sharepoint.download import DownloadedFile, FileDownloader
 from airflow_provider_graphcert.sharepoint.folder_download import (
     DEFAULT_MAX_WORKERS,
     FileFilter,
+    FolderDownloadError,
     download_folder,
     save_manifest,
     walk_files,
@@ -75,6 +83,7 @@ class SharePoint:
         incremental: bool = True,
         require_hash: bool = False,
         local_dir: str | Path | None = None,
+        after_download: Mapping[str, Any] | AfterDownload | None = None,
     ) -> dict[str, Any]:
         """A file or a whole folder into ``destination``; returns a small JSON-able summary.
 
@@ -82,11 +91,18 @@ class SharePoint:
         or an Airflow ``ObjectStoragePath`` (sharepoint/landing.py); ``local_dir`` is its old name.
         ``require_hash``: fail files for which Graph sent no QuickXorHash instead of landing them
         checked by size only (counted as ``unverified`` in the summary).
+        ``after_download``: ``{"move_to": folder}`` or ``{"delete": True}`` for the files this run
+        landed and verified (sharepoint/after_download.py); its report is the summary's ``after_download``.
         """
         landing = _landing(destination, local_dir)
         file_filter = FileFilter.build(include, exclude, modified_since)
+        spec = AfterDownload.parse(after_download)
         resolved = self.resolve(url=url, site_url=site_url, library=library, path=path)
-        if resolved.is_folder:
+        runner = self._after_download_runner(spec, resolved) if spec else None
+        if not resolved.is_folder:
+            summary, landed = self._download_file(resolved, landing, incremental=incremental, require_hash=require_hash)
+            return self._after_download(runner, landing, landed, summary)
+        try:
             result = download_folder(
                 self.client,
                 resolved.drive_id,
@@ -98,12 +114,34 @@ class SharePoint:
                 require_hash=require_hash,
                 logger=self.log,
             )
-            return result.summary(landing.label)
-        return self._download_file(resolved, landing, incremental=incremental, require_hash=require_hash)
+        except FolderDownloadError as exc:
+            if runner is not None:  # the files that did land are archived; the task still fails for the rest
+                report = runner.run(exc.result.downloaded)
+                if report.failed:
+                    _forget(landing, report.failed)
+                    self.log.info("%s", failure_message(report))
+            raise
+        return self._after_download(runner, landing, result.downloaded, result.summary(landing.label))
+
+    def _after_download_runner(self, spec: AfterDownload, resolved: ResolvedItem) -> AfterDownloadRunner:
+        archive = self._folder_in_library(resolved.drive, spec.move_to) if spec.move_to else ""
+        return AfterDownloadRunner(self.client, resolved.drive, spec, archive, self.log)
+
+    @staticmethod
+    def _after_download(
+        runner: AfterDownloadRunner | None, landing: Landing, landed: list[DownloadedFile], summary: dict[str, Any]
+    ) -> dict[str, Any]:
+        if runner is None:
+            return summary
+        report = runner.run(landed)
+        if report.failed:
+            _forget(landing, report.failed)
+            raise AfterDownloadError(failure_message(report), {**summary, "after_download": report.summary()})
+        return {**summary, "after_download": report.summary()}
 
     def _download_file(
         self, resolved: ResolvedItem, landing: Landing, *, incremental: bool, require_hash: bool
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], list[DownloadedFile]]:
         name = str(resolved.item.get("name", ""))
         try:
             destination = landing.destination(safe_segment(name))
@@ -114,7 +152,7 @@ class SharePoint:
         with landing.held():
             manifest = Manifest(landing.state)
             if incremental and manifest.unchanged(name, resolved.item, landing.stat(destination)):
-                return {**summary, "skipped": 1, "unverified": 0, "bytes": 0, "files": [], "unverified_files": []}
+                return {**summary, "skipped": 1, "unverified": 0, "bytes": 0, "files": [], "unverified_files": []}, []
             progress = Progress(f"Download of {name}", size, logger=self.log)
             downloader = FileDownloader(self.client, on_bytes=progress.advance, require_hash=require_hash)
             try:
@@ -140,7 +178,7 @@ class SharePoint:
             "bytes": done.size,
             "files": [name],
             "unverified_files": [] if done.verified else [name],
-        }
+        }, [dataclasses.replace(done, relative=name)]
 
     def upload(
         self,
@@ -459,6 +497,15 @@ def _landing(destination: Any, local_dir: str | Path | None) -> Landing:
         destination,
         "local_dir" if isinstance(destination, str | Path) and "://" not in str(destination) else "destination",
     )
+
+
+def _forget(landing: Landing, relatives: Iterable[str]) -> None:
+    """Files whose after-download action failed are fetched again (and acted on) by the next run."""
+    with landing.held():
+        manifest = Manifest(landing.state)
+        for relative in relatives:
+            manifest.forget(relative)
+        save_manifest(manifest)
 
 
 def _item_summary(uploaded: dict[str, Any]) -> dict[str, Any]:

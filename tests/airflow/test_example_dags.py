@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_graphcert.auth.selfsigned import SelfSignedCertificate
+from airflow_provider_graphcert.testing.emulator.graph.common import GraphError
 from airflow_provider_graphcert.testing.emulator.seeds import DEMO_LIST_ITEMS, DEMO_REPORT_FILES, DEMO_USERS, seed_demo
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 
@@ -112,6 +113,13 @@ def test_sharepoint_folder_to_local_pulls_everything_then_only_changes(world: De
     output = world.run("sharepoint_folder_to_local", logical_date="2026-01-02")
     assert "1 files pulled, 0 deleted" in output
     assert (reports / "North" / "2026-01" / "report 000.csv").read_bytes() == b"corrected\n"
+    # A night with no change: the sync succeeds without an asset event, so nothing downstream runs.
+    assert "0 files pulled, 0 deleted" in world.run("sharepoint_folder_to_local", logical_date="2026-01-03")
+    events = _asset_events(world, f"file://{reports}")
+    assert [event["downloaded"] for event in events] == [DEMO_REPORT_FILES + 1, 1]
+    assert {event["source"] for event in events} == {
+        "spo://contoso.sharepoint.com/sites/Finance/Shared%20Documents/Reports"
+    }
 
 
 def test_local_to_sharepoint_uploads_the_days_output(world: DemoWorld) -> None:
@@ -155,3 +163,57 @@ def test_a_run_without_a_logical_date_exports_under_the_day_it_ran(world: DemoWo
     days = {before.isoformat(), datetime.now(UTC).date().isoformat()}
     written = [world.data_dir / "directory" / day / "users.jsonl" for day in days]
     assert any(path.exists() for path in written), list((world.data_dir / "directory").iterdir())
+
+
+def _asset_events(world: DemoWorld, uri: str) -> list[dict[str, object]]:
+    """The extras of the asset events Airflow recorded for ``uri``, read from its metadata database."""
+    query = (
+        "import json, sys\n"
+        "from sqlalchemy import select\n"
+        "from airflow.models.asset import AssetEvent, AssetModel\n"
+        "from airflow.utils.session import create_session\n"
+        "with create_session() as session:\n"
+        "    rows = session.scalars(select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)"
+        ".where(AssetModel.uri == sys.argv[1]).order_by(AssetEvent.id))\n"
+        "    print(json.dumps([row.extra for row in rows]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", query, uri], env=world.env, capture_output=True, text=True, timeout=300, check=True
+    )
+    events: list[dict[str, object]] = json.loads(result.stdout.strip().splitlines()[-1])
+    return events
+
+
+def test_sharepoint_to_object_storage_lands_the_reports_and_archives_the_sources(world: DemoWorld) -> None:
+    drive = world.emulator.graph.site_by_path("contoso.sharepoint.com", "/sites/Finance").default_drive
+    reports = [
+        path.lstrip("/")
+        for path in (drive.path_of(item) for item in drive.descendants(drive.resolve("Reports")))
+        if path.endswith(".csv")
+    ]
+    assert len(reports) == DEMO_REPORT_FILES
+    sample = reports[0]
+    expected = drive.resolve(sample).blob.read_bytes()
+    output = world.run("sharepoint_to_object_storage")
+    assert f"{DEMO_REPORT_FILES} files landed" in output
+    store = world.data_dir / "object-store" / "finance-reports"
+    assert len([p for p in store.rglob("*.csv") if p.is_file()]) == DEMO_REPORT_FILES
+    relative = sample.removeprefix("Reports/")
+    assert (store / relative).read_bytes() == expected
+    archived = drive.resolve(f"Archive/20260101/{relative}")
+    assert archived.blob.read_bytes() == expected
+    with pytest.raises(GraphError, match="could not be found"):
+        drive.resolve(sample)
+    assert drive.resolve("Reports/README #1.txt")  # not matched by include: neither landed nor moved
+    # A second night finds nothing new: the task succeeds and emits no asset event for the store.
+    output = world.run("sharepoint_to_object_storage", logical_date="2026-01-02")
+    assert "0 files landed" in output
+    events = _asset_events(world, f"file://{store}")
+    assert [event["downloaded"] for event in events] == [DEMO_REPORT_FILES]
+
+
+def test_make_demo_runs_every_example_dag() -> None:
+    from airflow_provider_graphcert.demo import example_dag_ids
+
+    assert sorted(example_dag_ids()) == sorted(p.stem for p in EXAMPLE_DAGS.glob("*.py"))
+    assert sorted(example_dag_ids()) == sorted(set(example_dag_ids()))
