@@ -37,7 +37,7 @@ def _client_for(conn_id: str) -> GraphClient:
     # Imported here: loading the file system class (fsspec's registry does) must not load Airflow.
     from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook
 
-    return GraphCertHook(msgraph_cert_conn_id=conn_id).get_client()
+    return GraphCertHook(msgraph_cert_conn_id=conn_id).get_conn()
 
 
 def get_fs(conn_id: str | None, storage_options: dict[str, Any] | None = None) -> SharePointFileSystem:

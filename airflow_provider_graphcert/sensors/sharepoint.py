@@ -95,7 +95,7 @@ class SharePointFileSensor(SharePointLocationMixin, GraphCertTaskMixin, BaseSens
         with explained_errors(self.log):
             drive, drive_path = hook.sharepoint.resolver.drive_for(url=self.location, site_url=None, library=None)
         # The link is taken before the check, so a file landing in between is in the delta feed.
-        delta = hook.client.get_json(f"drives/{drive.id}/root/delta", params={"token": "latest"})
+        delta = hook.get_conn().get_json(f"drives/{drive.id}/root/delta", params={"token": "latest"})
         delta_link = delta.get("@odata.deltaLink") if isinstance(delta, dict) else None
         if not isinstance(delta_link, str):
             raise GraphCertError("Graph answered a delta request for token=latest without an @odata.deltaLink.")
@@ -125,7 +125,7 @@ class SharePointFileSensor(SharePointLocationMixin, GraphCertTaskMixin, BaseSens
         if not drive_path:
             return "", self.pattern, None
         try:
-            item = hook.client.get_json(f"drives/{drive_id}/root:/{encode_path(drive_path)}:")
+            item = hook.get_conn().get_json(f"drives/{drive_id}/root:/{encode_path(drive_path)}:")
         except GraphNotFoundError:
             item = {}
         if isinstance(item, dict) and "folder" in item:
