@@ -318,22 +318,34 @@ class StoreLanding:
 # -- choosing one ---------------------------------------------------------------------------------
 
 
-def landing_for(value: Any, field: str) -> LocalLanding | StoreLanding:
-    """The landing for a task argument: a local path, a URL with a scheme, or an ObjectStoragePath."""
+@dataclasses.dataclass(frozen=True)
+class StoreAddress:
+    """A place in an fsspec store: its file system, the path in it, and how to name it in messages."""
+
+    fs: Any
+    root: str
+    label: str
+
+
+def locate(value: Any, field: str) -> Path | StoreAddress:
+    """What a task argument names: a local path, or a place in a store (URL with a scheme, ObjectStoragePath).
+
+    ``file://`` URLs and ``file`` ObjectStoragePaths are local paths: they take the local fast path.
+    """
     if value is None:
-        raise ConfigurationError(f"{field} is missing; give a local folder or an object storage URL.", field=field)
+        raise ConfigurationError(f"{field} is missing; give a local path or an object storage URL.", field=field)
     protocol = getattr(value, "protocol", None)
     if hasattr(value, "fs") and hasattr(value, "path") and protocol is not None:  # an ObjectStoragePath
         protocols = protocol if isinstance(protocol, list | tuple) else (protocol,)
         if set(protocols) & {"file", "local"}:
-            return LocalLanding(local_argument(str(value.path), field), field)
-        return StoreLanding(value.fs, str(value.path), label=str(value), field=field)
+            return local_argument(str(value.path), field)
+        return StoreAddress(value.fs, str(value.path), label=str(value))
     text = os.fspath(value) if isinstance(value, str | os.PathLike) else str(value)
     scheme = urlsplit(text).scheme if "://" in text else ""
     if not scheme:
-        return LocalLanding(local_argument(text, field), field)
+        return local_argument(text, field)
     if scheme == "file":
-        return LocalLanding(local_argument(urlsplit(text).path, field), field)
+        return local_argument(urlsplit(text).path, field)
     try:
         import fsspec  # part of Apache Airflow's dependencies
 
@@ -344,4 +356,12 @@ def landing_for(value: Any, field: str) -> LocalLanding | StoreLanding:
             "an ObjectStoragePath built with an Airflow connection.",
             field=field,
         ) from None
-    return StoreLanding(fs, str(root), label=text, field=field)
+    return StoreAddress(fs, str(root), label=text)
+
+
+def landing_for(value: Any, field: str) -> LocalLanding | StoreLanding:
+    """The landing for a task argument: a local path, a URL with a scheme, or an ObjectStoragePath."""
+    place = locate(value, field)
+    if isinstance(place, Path):
+        return LocalLanding(place, field)
+    return StoreLanding(place.fs, place.root, label=place.label, field=field)
