@@ -51,6 +51,8 @@ JOURNAL_NAME = f"{OWN_FILE_PREFIX}journal.jsonl"
 # Object stores cannot append: the journal is written as one object per this many landed files.
 STORE_JOURNAL_BATCH = 50
 _STORE_JOURNAL_PREFIX = f"{OWN_FILE_PREFIX}journal-"
+# Block written to a store at a time: one multipart part on S3 (whose minimum part is 5 MiB).
+STORE_WRITE_BLOCK_BYTES = 8 * 1024 * 1024
 
 
 class StateFiles(Protocol):
@@ -292,7 +294,7 @@ class StoreLanding:
             done = downloader.download(drive_id, item, Path(spool) / "body")
             temp_key = f"{posixpath.dirname(destination)}/{OWN_FILE_PREFIX}{secrets.token_hex(6)}{TEMP_SUFFIX}"
             try:
-                self.fs.put_file(str(Path(spool) / "body"), temp_key)
+                self._put(Path(spool) / "body", temp_key)
                 # A move is a rename where the store has one, else copy + delete: either way the
                 # final key only ever holds a whole, verified file.
                 self.fs.mv(temp_key, destination)
@@ -301,6 +303,25 @@ class StoreLanding:
                     self.fs.rm_file(temp_key)
                 raise
         return dataclasses.replace(done, path=destination)
+
+    def _put(self, local: Path, key: str) -> None:
+        """Copy a local file to ``key`` one block at a time.
+
+        Not ``fs.put_file``: s3fs reads a file below 100 MiB whole into memory, and sends larger
+        ones as up to 10 parts of 50 MiB at once (about 500 MiB of memory for one 256 MiB file).
+        """
+        remote = self.fs.open(key, "wb", block_size=STORE_WRITE_BLOCK_BYTES)
+        try:
+            with local.open("rb") as source:
+                while block := source.read(STORE_WRITE_BLOCK_BYTES):
+                    remote.write(block)
+        except BaseException:
+            # Abort the store's multipart upload where it has one, rather than committing a part.
+            discard = getattr(remote, "discard", None)
+            with contextlib.suppress(Exception):
+                discard() if callable(discard) else remote.close()
+            raise
+        remote.close()
 
     def stat(self, destination: str) -> tuple[int, int | None] | None:
         try:
