@@ -292,6 +292,11 @@ class StoreLanding:
     def land(self, downloader: FileDownloader, drive_id: str, item: dict[str, Any], destination: str) -> DownloadedFile:
         with tempfile.TemporaryDirectory(prefix="graphcert-spool-", dir=self.spool_dir) as spool:
             done = downloader.download(drive_id, item, Path(spool) / "body")
+            if _commits_on_close(self.fs):
+                # The object appears whole when the write completes, or not at all: no temp key,
+                # and no server-side copy of every file (which doubles the store's work).
+                self._put(Path(spool) / "body", destination)
+                return dataclasses.replace(done, path=destination)
             temp_key = f"{posixpath.dirname(destination)}/{OWN_FILE_PREFIX}{secrets.token_hex(6)}{TEMP_SUFFIX}"
             try:
                 self._put(Path(spool) / "body", temp_key)
@@ -315,13 +320,15 @@ class StoreLanding:
             with local.open("rb") as source:
                 while block := source.read(STORE_WRITE_BLOCK_BYTES):
                     remote.write(block)
+            remote.close()  # commits: completes the multipart upload on S3
         except BaseException:
-            # Abort the store's multipart upload where it has one, rather than committing a part.
-            discard = getattr(remote, "discard", None)
+            # Abort the store's multipart upload rather than commit what was written so far, and
+            # mark the file closed so that its finaliser does not commit it either.
             with contextlib.suppress(Exception):
-                discard() if callable(discard) else remote.close()
+                remote.discard()
+            with contextlib.suppress(Exception):
+                remote.closed = True
             raise
-        remote.close()
 
     def stat(self, destination: str) -> tuple[int, int | None] | None:
         try:
@@ -334,6 +341,19 @@ class StoreLanding:
     def delete(self, destination: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(destination)
+
+
+# Stores on which a written object becomes visible only when its writer closes it, whole: on S3 a
+# write is one PUT or a multipart upload completed at close (an aborted one leaves no object;
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html). Files land there
+# under their final key directly; other stores get a temporary key and a move.
+COMMIT_ON_CLOSE_PROTOCOLS = frozenset({"s3", "s3a"})
+
+
+def _commits_on_close(fs: Any) -> bool:
+    protocol = getattr(fs, "protocol", ())
+    protocols = protocol if isinstance(protocol, list | tuple) else (protocol,)
+    return bool(COMMIT_ON_CLOSE_PROTOCOLS & set(protocols))
 
 
 # -- choosing one ---------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ without passing them through the worker's disk."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from sharepoint_kit import SITE_URL, content_for
 
 from airflow_provider_graphcert.errors import ConfigurationError
 from airflow_provider_graphcert.quickxorhash import QuickXorHash
+from airflow_provider_graphcert.sharepoint.download import IntegrityError
 from airflow_provider_graphcert.sharepoint.manifest import MANIFEST_NAME
 from airflow_provider_graphcert.sharepoint.service import SharePoint
 from airflow_provider_graphcert.sharepoint.upload import FRAGMENT_MULTIPLE_BYTES, UploadSourceError
@@ -196,3 +199,30 @@ def test_a_local_file_truncated_mid_upload_is_not_sent_short(
         sharepoint.upload(log_file, url=OUTBOX_URL, chunk_size=CHUNK)
     assert not _exists(documents, "Outbox/app.log")
     assert graph_emulator.graph.upload_sessions == {}
+
+
+def _workbook_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as package:
+        package.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        package.writestr("xl/workbook.xml", '<?xml version="1.0"?><workbook/>')
+    return buffer.getvalue()
+
+
+def test_a_workbook_from_a_store_meets_the_same_verification_policy(
+    sharepoint: SharePoint, documents: Drive, memory_root: str
+) -> None:
+    workbook = f"{memory_root}/budget.xlsx"
+    fsspec.filesystem("memory").pipe_file(workbook, _workbook_bytes())
+    accepted = sharepoint.upload(workbook, url=OUTBOX_URL)  # office_aware by default
+    assert accepted["items"][0]["verified"] == "rewritten_by_sharepoint"
+    assert accepted["items"][0]["stored_size"] == documents.resolve("Outbox/budget.xlsx").size
+    with pytest.raises(IntegrityError, match="upload with verify='office_aware'"):
+        sharepoint.upload(workbook, url=OUTBOX_URL, verify="strict")
+
+
+def test_a_file_url_uploads_from_the_local_disk(sharepoint: SharePoint, documents: Drive, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.csv").write_bytes(b"1\n")
+    assert sharepoint.upload(f"file://{tmp_path / 'out'}", url=OUTBOX_URL)["uploaded"] == 1
+    assert _stored(documents, "Outbox/a.csv") == b"1\n"
