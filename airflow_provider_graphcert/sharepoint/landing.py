@@ -387,17 +387,27 @@ def locate(value: Any, field: str) -> Path | StoreAddress:
         return local_argument(text, field)
     if scheme == "file":
         return local_argument(urlsplit(text).path, field)
+    label = shown_url(text)
     try:
         import fsspec  # part of Apache Airflow's dependencies
 
         fs, root = fsspec.core.url_to_fs(text)
-    except (ImportError, ValueError) as exc:
+    except (ImportError, ValueError, OSError) as exc:
         raise ConfigurationError(
-            f"{field} {text!r} names a store this worker cannot open ({exc}); install its fsspec package, or pass "
-            "an ObjectStoragePath built with an Airflow connection.",
+            f"{field} {label!r} names a store this worker cannot open ({type(exc).__name__}); install its fsspec "
+            "package, check the address, or pass an ObjectStoragePath built with an Airflow connection.",
             field=field,
         ) from None
-    return StoreAddress(fs, str(root), label=text)
+    return StoreAddress(fs, str(root), label=label)
+
+
+def shown_url(text: str) -> str:
+    """``text`` as it may appear in logs, errors and results: a password in the URL is masked."""
+    parts = urlsplit(text)
+    if parts.password is None:
+        return text
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
 
 
 def landing_for(value: Any, field: str) -> LocalLanding | StoreLanding:

@@ -226,3 +226,10 @@ def test_a_file_url_uploads_from_the_local_disk(sharepoint: SharePoint, document
     (tmp_path / "out" / "a.csv").write_bytes(b"1\n")
     assert sharepoint.upload(f"file://{tmp_path / 'out'}", url=OUTBOX_URL)["uploaded"] == 1
     assert _stored(documents, "Outbox/a.csv") == b"1\n"
+
+
+def test_a_password_in_a_store_url_never_reaches_the_error(sharepoint: SharePoint) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        sharepoint.upload("memory://reader:hunter2@graphcert-upload-tests/none.csv", url=OUTBOX_URL)
+    assert "hunter2" not in str(refused.value)
+    assert "reader:***@" in str(refused.value)
