@@ -17,6 +17,7 @@ from airflow.sdk.io import attach
 from airflow.sdk.io import store as airflow_store
 from moto.server import ThreadedMotoServer
 from sharepoint_kit import SITE_URL, sharepoint_for
+from store_kit import BUCKET, S3_CONN_ID
 
 from airflow_provider_graphcert.auth.selfsigned import SelfSignedCertificate
 from airflow_provider_graphcert.sharepoint.service import SharePoint
@@ -35,10 +36,6 @@ def sharepoint(graph_emulator: GraphEmulator, sp_app: App, pem_file: Path) -> It
     service = sharepoint_for(graph_emulator, sp_app, pem_file)
     yield service
     service.client.close()
-
-
-S3_CONN_ID = "landing_store"
-BUCKET = "landing"
 
 
 @pytest.fixture(scope="module")

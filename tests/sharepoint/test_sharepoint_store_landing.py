@@ -9,9 +9,9 @@ import s3fs
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.io import attach
 from airflow.sdk.io import store as airflow_store
-from conftest import BUCKET
 from fsspec.asyn import sync_wrapper
 from sharepoint_kit import SITE_URL, content_for
+from store_kit import BUCKET
 
 from airflow_provider_graphcert.sharepoint.folder_download import FolderDownloadError
 from airflow_provider_graphcert.sharepoint.landing import STORE_WRITE_BLOCK_BYTES

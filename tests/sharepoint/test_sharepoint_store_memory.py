@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 import s3fs
-from conftest import BUCKET
 from sharepoint_kit import SITE_URL
+from store_kit import BUCKET
 
 from airflow_provider_graphcert.quickxorhash import QuickXorHash
 from airflow_provider_graphcert.testing.emulator.graph_state import Drive
