@@ -313,10 +313,18 @@ class FileUploader:
 
     def _finish_hash(self, hasher: QuickXorHash, hashed: int, local: UploadFile, handle: IO[bytes], size: int) -> str:
         # If Graph made us skip ahead (416), hash the rest from the file so the digest is complete.
-        while hashed < size:
-            block = _read_exactly(local, handle, hashed, min(DEFAULT_FRAGMENT_BYTES, size - hashed))
-            hasher.update(block)
-            hashed += len(block)
+        try:
+            while hashed < size:
+                block = _read_exactly(local, handle, hashed, min(DEFAULT_FRAGMENT_BYTES, size - hashed))
+                hasher.update(block)
+                hashed += len(block)
+        except UploadSourceError:
+            # Graph has committed the file by now: say so, instead of "nothing was committed".
+            raise UploadSourceError(
+                f"SharePoint committed the upload of {local.label}, but it cannot be verified: re-reading the source "
+                "to hash it failed or found it changed. Upload it again once the source is stable "
+                "(conflict_behavior 'replace' overwrites the stored copy)."
+            ) from None
         return str(hasher.b64digest())
 
     def _status_ranges(self, upload_url: str) -> Any:

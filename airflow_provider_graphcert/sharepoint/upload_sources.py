@@ -8,9 +8,8 @@ Skipped with a log line: symbolic links that lead outside the source folder (a l
 smuggle ``/etc/passwd`` or another job's data into SharePoint), symlinked folders (never walked:
 they may loop or lead anywhere), anything that is not a regular file, and the provider's own
 state files (``sharepoint/state_files.py``), also the ones a download wrote into a store prefix.
-Refused as a whole: two files whose names SharePoint
-would take for the same one, since names there are case-insensitive and one upload would silently
-replace the other.
+Refused as a whole: two files whose names SharePoint would take for the same one, since names
+there are case-insensitive and one upload would silently replace the other.
 """
 
 from __future__ import annotations
