@@ -51,6 +51,8 @@ JOURNAL_NAME = f"{OWN_FILE_PREFIX}journal.jsonl"
 # Object stores cannot append: the journal is written as one object per this many landed files.
 STORE_JOURNAL_BATCH = 50
 _STORE_JOURNAL_PREFIX = f"{OWN_FILE_PREFIX}journal-"
+# Block written to a store at a time: one multipart part on S3 (whose minimum part is 5 MiB).
+STORE_WRITE_BLOCK_BYTES = 8 * 1024 * 1024
 
 
 class StateFiles(Protocol):
@@ -290,9 +292,14 @@ class StoreLanding:
     def land(self, downloader: FileDownloader, drive_id: str, item: dict[str, Any], destination: str) -> DownloadedFile:
         with tempfile.TemporaryDirectory(prefix="graphcert-spool-", dir=self.spool_dir) as spool:
             done = downloader.download(drive_id, item, Path(spool) / "body")
+            if _commits_on_close(self.fs):
+                # The object appears whole when the write completes, or not at all: no temp key,
+                # and no server-side copy of every file (which doubles the store's work).
+                self._put(Path(spool) / "body", destination)
+                return dataclasses.replace(done, path=destination)
             temp_key = f"{posixpath.dirname(destination)}/{OWN_FILE_PREFIX}{secrets.token_hex(6)}{TEMP_SUFFIX}"
             try:
-                self.fs.put_file(str(Path(spool) / "body"), temp_key)
+                self._put(Path(spool) / "body", temp_key)
                 # A move is a rename where the store has one, else copy + delete: either way the
                 # final key only ever holds a whole, verified file.
                 self.fs.mv(temp_key, destination)
@@ -301,6 +308,27 @@ class StoreLanding:
                     self.fs.rm_file(temp_key)
                 raise
         return dataclasses.replace(done, path=destination)
+
+    def _put(self, local: Path, key: str) -> None:
+        """Copy a local file to ``key`` one block at a time.
+
+        Not ``fs.put_file``: s3fs reads a file below 100 MiB whole into memory, and sends larger
+        ones as up to 10 parts of 50 MiB at once (about 500 MiB of memory for one 256 MiB file).
+        """
+        remote = self.fs.open(key, "wb", block_size=STORE_WRITE_BLOCK_BYTES)
+        try:
+            with local.open("rb") as source:
+                while block := source.read(STORE_WRITE_BLOCK_BYTES):
+                    remote.write(block)
+            remote.close()  # commits: completes the multipart upload on S3
+        except BaseException:
+            # Abort the store's multipart upload rather than commit what was written so far, and
+            # mark the file closed so that its finaliser does not commit it either.
+            with contextlib.suppress(Exception):
+                remote.discard()
+            with contextlib.suppress(Exception):
+                remote.closed = True
+            raise
 
     def stat(self, destination: str) -> tuple[int, int | None] | None:
         try:
@@ -315,33 +343,76 @@ class StoreLanding:
             self.fs.rm_file(destination)
 
 
+# Stores on which a written object becomes visible only when its writer closes it, whole: on S3 a
+# write is one PUT or a multipart upload completed at close (an aborted one leaves no object;
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html). Files land there
+# under their final key directly; other stores get a temporary key and a move.
+COMMIT_ON_CLOSE_PROTOCOLS = frozenset({"s3", "s3a"})
+
+
+def _commits_on_close(fs: Any) -> bool:
+    protocol = getattr(fs, "protocol", ())
+    protocols = protocol if isinstance(protocol, list | tuple) else (protocol,)
+    return bool(COMMIT_ON_CLOSE_PROTOCOLS & set(protocols))
+
+
 # -- choosing one ---------------------------------------------------------------------------------
 
 
-def landing_for(value: Any, field: str) -> LocalLanding | StoreLanding:
-    """The landing for a task argument: a local path, a URL with a scheme, or an ObjectStoragePath."""
+@dataclasses.dataclass(frozen=True)
+class StoreAddress:
+    """A place in an fsspec store: its file system, the path in it, and how to name it in messages."""
+
+    fs: Any
+    root: str
+    label: str
+
+
+def locate(value: Any, field: str) -> Path | StoreAddress:
+    """What a task argument names: a local path, or a place in a store (URL with a scheme, ObjectStoragePath).
+
+    ``file://`` URLs and ``file`` ObjectStoragePaths are local paths: they take the local fast path.
+    """
     if value is None:
-        raise ConfigurationError(f"{field} is missing; give a local folder or an object storage URL.", field=field)
+        raise ConfigurationError(f"{field} is missing; give a local path or an object storage URL.", field=field)
     protocol = getattr(value, "protocol", None)
     if hasattr(value, "fs") and hasattr(value, "path") and protocol is not None:  # an ObjectStoragePath
         protocols = protocol if isinstance(protocol, list | tuple) else (protocol,)
         if set(protocols) & {"file", "local"}:
-            return LocalLanding(local_argument(str(value.path), field), field)
-        return StoreLanding(value.fs, str(value.path), label=str(value), field=field)
+            return local_argument(str(value.path), field)
+        return StoreAddress(value.fs, str(value.path), label=str(value))
     text = os.fspath(value) if isinstance(value, str | os.PathLike) else str(value)
     scheme = urlsplit(text).scheme if "://" in text else ""
     if not scheme:
-        return LocalLanding(local_argument(text, field), field)
+        return local_argument(text, field)
     if scheme == "file":
-        return LocalLanding(local_argument(urlsplit(text).path, field), field)
+        return local_argument(urlsplit(text).path, field)
+    label = shown_url(text)
     try:
         import fsspec  # part of Apache Airflow's dependencies
 
         fs, root = fsspec.core.url_to_fs(text)
-    except (ImportError, ValueError) as exc:
+    except (ImportError, ValueError, OSError) as exc:
         raise ConfigurationError(
-            f"{field} {text!r} names a store this worker cannot open ({exc}); install its fsspec package, or pass "
-            "an ObjectStoragePath built with an Airflow connection.",
+            f"{field} {label!r} names a store this worker cannot open ({type(exc).__name__}); install its fsspec "
+            "package, check the address, or pass an ObjectStoragePath built with an Airflow connection.",
             field=field,
         ) from None
-    return StoreLanding(fs, str(root), label=text, field=field)
+    return StoreAddress(fs, str(root), label=label)
+
+
+def shown_url(text: str) -> str:
+    """``text`` as it may appear in logs, errors and results: a password in the URL is masked."""
+    parts = urlsplit(text)
+    if parts.password is None:
+        return text
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+
+
+def landing_for(value: Any, field: str) -> LocalLanding | StoreLanding:
+    """The landing for a task argument: a local path, a URL with a scheme, or an ObjectStoragePath."""
+    place = locate(value, field)
+    if isinstance(place, Path):
+        return LocalLanding(place, field)
+    return StoreLanding(place.fs, place.root, label=place.label, field=field)

@@ -31,7 +31,7 @@ from airflow_provider_graphcert.sharepoint.folder_download import (
 )
 from airflow_provider_graphcert.sharepoint.item_actions import ItemActions, check_new_name
 from airflow_provider_graphcert.sharepoint.item_fields import file_size, modified_at
-from airflow_provider_graphcert.sharepoint.landing import Landing, landing_for
+from airflow_provider_graphcert.sharepoint.landing import Landing, landing_for, locate
 from airflow_provider_graphcert.sharepoint.lists import ExportFormat, check_export_format, check_fields, export_list
 from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, safe_segment
 from airflow_provider_graphcert.sharepoint.locations import SharePointLocation, parse_sharepoint_url
@@ -46,7 +46,13 @@ from airflow_provider_graphcert.sharepoint.upload import (
     check_conflict_behavior,
     check_max_workers,
 )
-from airflow_provider_graphcert.sharepoint.upload_sources import upload_sources
+from airflow_provider_graphcert.sharepoint.upload_sources import (
+    LocalFile,
+    StoreFile,
+    UploadFile,
+    store_upload_sources,
+    upload_sources,
+)
 from airflow_provider_graphcert.sharepoint.upload_verify import DEFAULT_VERIFY, check_verify_mode
 
 log = logging.getLogger(__name__)
@@ -182,7 +188,7 @@ class SharePoint:
 
     def upload(
         self,
-        local_path: str | Path,
+        source: str | Path | Any = None,
         *,
         url: str | SharePointLocation | None = None,
         site_url: str | None = None,
@@ -193,47 +199,40 @@ class SharePoint:
         max_workers: int = DEFAULT_MAX_WORKERS,
         include: Sequence[str] | str | None = None,
         verify: str = DEFAULT_VERIFY,
+        local_path: str | Path | None = None,
     ) -> dict[str, Any]:
-        """A local file or folder into the SharePoint folder named by url / site_url+library+path.
+        """A file or folder into the SharePoint folder named by url / site_url+library+path.
 
-        ``verify`` decides how the stored copy is checked against the local file: ``strict`` (size
-        and QuickXorHash for every file) or ``office_aware`` (the same, except that SharePoint's
-        rewrite of Office documents is accepted and reported; docs/troubleshooting.md).
+        ``source``: a local file or folder, a URL with a scheme (``file://``, ``memory://``, ``s3://``
+        ...) or an Airflow ``ObjectStoragePath`` (a store prefix is uploaded as a folder; read in
+        fragments, never whole into memory); ``local_path`` is its old name. ``verify`` decides how
+        the stored copy is checked against what was sent: ``strict`` (size and QuickXorHash for
+        every file) or ``office_aware`` (the same, except that SharePoint's rewrite of Office
+        documents is accepted and reported; docs/troubleshooting.md).
         """
         conflict = check_conflict_behavior(conflict_behavior)
         verify_mode = check_verify_mode(verify)
         workers = check_max_workers(max_workers)
-        source = local_argument(local_path, "local_path")
-        if not source.exists():
-            raise ConfigurationError(f"The upload source {source} does not exist.", field="local_path")
-        skipped: dict[str, str] = {}
-        if source.is_file():
-            files = [(source, source.name)]
-        else:
-            # Decided before anything is sent: a refused name pair must not leave half an upload behind.
-            sources = upload_sources(source, FileFilter.build(include, None, None), self.log)
-            files, skipped = sources.files, sources.skipped
+        single, files, skipped = _upload_files(source, local_path, include, self.log)
         if url:
             drive, folder = self.resolver.drive_for(url=url, site_url=None, library=None)
         else:
             drive, _ = self.resolver.drive_for(url=None, site_url=site_url, library=library)
             folder = "/".join(p for p in path.split("/") if p)
-        progress = Progress(
-            f"Upload to {drive.name}/{folder}", sum(f.stat().st_size for f, _ in files), logger=self.log
-        )
+        progress = Progress(f"Upload to {drive.name}/{folder}", sum(f.size() for f, _ in files), logger=self.log)
         uploader = FileUploader(self.client, fragment_bytes=chunk_size, on_bytes=progress.advance, verify=verify_mode)
         folders = FolderMaker(self.client, drive.id)
         uploaded: list[dict[str, Any]] = []
         failed: dict[str, str] = {}
 
-        def one(local: Path, relative: str) -> dict[str, Any]:
+        def one(local: UploadFile, relative: str) -> dict[str, Any]:
             remote = f"{folder}/{relative}" if folder else relative
             folders.ensure(remote.rsplit("/", 1)[0] if "/" in remote else "")
             return uploader.upload(drive.id, remote, local, conflict=conflict).as_dict()
 
-        if source.is_file():
+        if single:
             # One file: its own error (conflict, integrity, ...) is the task's error, unwrapped.
-            done = one(source, source.name)
+            done = one(*files[0])
             progress.file_done()
             progress.report(final=True)
             self._report_rewrites([done])
@@ -506,6 +505,45 @@ def _forget(landing: Landing, relatives: Iterable[str]) -> None:
         for relative in relatives:
             manifest.forget(relative)
         save_manifest(manifest)
+
+
+def _upload_files(
+    source: Any, local_path: str | Path | None, include: Sequence[str] | str | None, logger: InfoLogger
+) -> tuple[bool, list[tuple[UploadFile, str]], dict[str, str]]:
+    """(one file?, the files with their relative paths, what was skipped and why), before anything is sent."""
+    if source is not None and local_path is not None:
+        raise ConfigurationError("Give source or its old name local_path, not both.", field="source")
+    field = "local_path" if local_path is not None or _is_local_argument(source) else "source"
+    place = locate(local_path if local_path is not None else source, field)
+    file_filter = FileFilter.build(include, None, None)
+    if isinstance(place, Path):
+        if not place.exists():
+            raise ConfigurationError(f"The upload source {place} does not exist.", field=field)
+        if place.is_file():
+            return True, [(LocalFile(place, field), place.name)], {}
+        # Decided before anything is sent: a refused name pair must not leave half an upload behind.
+        sources = upload_sources(place, file_filter, logger, field)
+        return False, sources.files, sources.skipped
+    try:
+        info = place.fs.info(place.root)
+    except FileNotFoundError:
+        raise ConfigurationError(f"The upload source {place.label} does not exist.", field=field) from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Cannot read the upload source {place.label} ({exc}); check the location and the credentials of its "
+            "connection.",
+            field=field,
+        ) from None
+    if info.get("type") == "file":
+        size = info.get("size")
+        store_file = StoreFile(place.fs, str(info.get("name", place.root)), place.label, size, field)
+        return True, [(store_file, store_file.name)], {}
+    sources = store_upload_sources(place.fs, place.root, place.label, file_filter, logger, field)
+    return False, sources.files, sources.skipped
+
+
+def _is_local_argument(value: Any) -> bool:
+    return isinstance(value, str | Path) and "://" not in str(value)
 
 
 def _item_summary(uploaded: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,11 @@
-"""Upload files to a drive by Graph's rules (reference B8, B9).
+"""Upload files to a drive by Graph's rules (docs/microsoft-rules.md §B8, §B9).
 
-Small files go in one PUT; larger ones through an upload session in fragments that are a multiple
-of 320 KiB and under 60 MiB, sent without the Authorization header, each retried, resumed from
-``nextExpectedRanges`` after a failure, and the stored size and QuickXorHash compared with the
-local file's (``upload_verify.py``: SharePoint's rewrite of Office documents is the one exception).
+The bytes come from a local file or an object in any fsspec store (``upload_sources.py``), read
+one fragment at a time, so memory stays flat whatever the size. Small files go in one PUT;
+larger ones through an upload session in fragments that are a multiple of 320 KiB and under
+60 MiB, sent without the Authorization header, each retried, resumed from ``nextExpectedRanges``
+after a failure, and the stored size and QuickXorHash compared with the source's
+(``upload_verify.py``: SharePoint's rewrite of Office documents is the one exception).
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from airflow_provider_graphcert.errors import (
     ConfigurationError,
@@ -28,6 +30,7 @@ from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.quickxorhash import QuickXorHash
 from airflow_provider_graphcert.sharepoint.download import remote_hash
 from airflow_provider_graphcert.sharepoint.locations import encode_path
+from airflow_provider_graphcert.sharepoint.upload_sources import LocalFile, UploadFile
 from airflow_provider_graphcert.sharepoint.upload_verify import (
     DEFAULT_VERIFY,
     StoredCopy,
@@ -83,9 +86,13 @@ def check_conflict_behavior(value: str) -> ConflictBehavior:
     return value  # type: ignore[return-value]
 
 
+class UploadSourceError(GraphCertError):
+    """Reading the file being uploaded failed or gave other bytes than announced (the source, not Graph)."""
+
+
 @dataclass(frozen=True)
 class UploadedFile:
-    local_path: str
+    local_path: str  # the source's label: a local path or a store URL
     remote_path: str
     item_id: str
     size: int
@@ -136,18 +143,14 @@ class FileUploader:
         self.on_bytes = on_bytes
 
     def upload(
-        self, drive_id: str, remote_path: str, local: Path, *, conflict: ConflictBehavior = "replace"
+        self, drive_id: str, remote_path: str, source: Path | UploadFile, *, conflict: ConflictBehavior = "replace"
     ) -> UploadedFile:
-        try:
-            size = local.stat().st_size
-        except FileNotFoundError:
-            raise ConfigurationError(f"The file to upload, {local}, does not exist.", field="local_path") from None
-        if not local.is_file():
-            raise ConfigurationError(f"{local} is not a regular file.", field="local_path")
+        local = LocalFile(source) if isinstance(source, Path) else source
+        size = local.size()
         address = f"drives/{drive_id}/root:/{encode_path(remote_path)}:"
         try:
             if size <= self.simple_max_bytes:
-                item, digest = self._simple(address, local, conflict)
+                item, digest = self._simple(address, local, size, conflict)
             else:
                 item, digest = self._session(address, local, size, conflict)
         except GraphConflictError as exc:
@@ -172,10 +175,13 @@ class FileUploader:
                 size,
             )
         rewritten = stored if verdict == "rewritten_by_sharepoint" else None
-        return UploadedFile(str(local), remote_path, stored.item_id, size, digest, verdict, rewritten)
+        return UploadedFile(local.label, remote_path, stored.item_id, size, digest, verdict, rewritten)
 
-    def _simple(self, address: str, local: Path, conflict: ConflictBehavior) -> tuple[dict[str, Any], str]:
-        data = local.read_bytes()
+    def _simple(
+        self, address: str, local: UploadFile, size: int, conflict: ConflictBehavior
+    ) -> tuple[dict[str, Any], str]:
+        with _opened(local) as handle:
+            data = _read_exactly(local, handle, 0, size)
         hasher = QuickXorHash()
         hasher.update(data)
         digest = hasher.b64digest()
@@ -221,7 +227,9 @@ class FileUploader:
             return item
         return None
 
-    def _session(self, address: str, local: Path, size: int, conflict: ConflictBehavior) -> tuple[dict[str, Any], str]:
+    def _session(
+        self, address: str, local: UploadFile, size: int, conflict: ConflictBehavior
+    ) -> tuple[dict[str, Any], str]:
         for restart in range(SESSION_RESTARTS + 1):
             # A session whose creation reply was lost just expires unused: safe to ask again.
             session = self.client.send_json(
@@ -244,21 +252,22 @@ class FileUploader:
             except BaseException:
                 self._cancel(upload_url)
                 raise
-        raise GraphCertError(f"Upload of {local} failed: the upload session was lost {SESSION_RESTARTS + 1} times.")
+        raise GraphCertError(
+            f"Upload of {local.label} failed: the upload session was lost {SESSION_RESTARTS + 1} times."
+        )
 
-    def _send_fragments(self, upload_url: str, local: Path, size: int) -> tuple[dict[str, Any], str]:
+    def _send_fragments(self, upload_url: str, local: UploadFile, size: int) -> tuple[dict[str, Any], str]:
         hasher = QuickXorHash()
         hashed = 0  # bytes fed to the hasher, always a prefix of the file
         offset = 0
         stall = _StallGuard(local.name, size)
         response: requests.Response | None = None
-        with local.open("rb") as handle, ThreadPoolExecutor(1, thread_name_prefix="graphcert-hash") as hashing:
+        with _opened(local) as handle, ThreadPoolExecutor(1, thread_name_prefix="graphcert-hash") as hashing:
             while True:
                 # Let go of the previous fragment (the response holds it too) before reading the next:
                 # one fragment in memory at a time, not two (docs/benchmarks.md: peak RSS).
                 chunk, response = b"", None
-                handle.seek(offset)
-                chunk = handle.read(min(self.fragment_bytes, size - offset))
+                chunk = _read_exactly(local, handle, offset, min(self.fragment_bytes, size - offset))
                 end = offset + len(chunk) - 1
                 # Hash the fragment while it is on the wire (sending releases the GIL); the result
                 # counts only once Graph has accepted the fragment, in order (docs/benchmarks.md).
@@ -277,7 +286,7 @@ class FileUploader:
                         hashed += len(chunk)
                     if self.on_bytes is not None:
                         self.on_bytes(len(chunk))
-                    return _json_or_none(response), self._finish_hash(hasher, hashed, handle, size)
+                    return _json_or_none(response), self._finish_hash(hasher, hashed, local, handle, size)
                 if response.status_code == 202:
                     if ahead is not None:
                         hasher = ahead.result()
@@ -302,15 +311,20 @@ class FileUploader:
                     status=response.status_code,
                 )
 
-    def _finish_hash(self, hasher: QuickXorHash, hashed: int, handle: Any, size: int) -> str:
+    def _finish_hash(self, hasher: QuickXorHash, hashed: int, local: UploadFile, handle: IO[bytes], size: int) -> str:
         # If Graph made us skip ahead (416), hash the rest from the file so the digest is complete.
-        handle.seek(hashed)
-        while hashed < size:
-            block = handle.read(min(DEFAULT_FRAGMENT_BYTES, size - hashed))
-            if not block:
-                break
-            hasher.update(block)
-            hashed += len(block)
+        try:
+            while hashed < size:
+                block = _read_exactly(local, handle, hashed, min(DEFAULT_FRAGMENT_BYTES, size - hashed))
+                hasher.update(block)
+                hashed += len(block)
+        except UploadSourceError:
+            # Graph has committed the file by now: say so, instead of "nothing was committed".
+            raise UploadSourceError(
+                f"SharePoint committed the upload of {local.label}, but it cannot be verified: re-reading the source "
+                "to hash it failed or found it changed. Upload it again once the source is stable "
+                "(conflict_behavior 'replace' overwrites the stored copy)."
+            ) from None
         return str(hasher.b64digest())
 
     def _status_ranges(self, upload_url: str) -> Any:
@@ -324,6 +338,46 @@ class FileUploader:
             self.client.request("DELETE", upload_url, authenticated=False, raise_for_status=False).close()
         except GraphCertError:
             log.debug("Could not cancel an upload session; it expires on its own.")
+
+
+@contextlib.contextmanager
+def _opened(local: UploadFile) -> Iterator[IO[bytes]]:
+    try:
+        handle = local.open()
+    except OSError as exc:
+        raise _read_failed(local, 0, exc) from None
+    with handle:
+        yield handle
+
+
+def _read_exactly(local: UploadFile, handle: IO[bytes], offset: int, length: int) -> bytes:
+    """``length`` bytes of the source from ``offset``, or one clear error (never a short fragment sent).
+
+    Raised inside an upload session, the error cancels the session (``_session``): nothing is committed.
+    """
+    try:
+        handle.seek(offset)
+        chunk = handle.read(length)
+    except OSError as exc:  # the disk, the store's network, or an object replaced meanwhile
+        raise _read_failed(local, offset, exc) from None
+    _check_length(local, offset, len(chunk), length)
+    return chunk
+
+
+def _read_failed(local: UploadFile, offset: int, exc: OSError) -> UploadSourceError:
+    return UploadSourceError(
+        f"Reading {local.label} at offset {offset:,} failed ({type(exc).__name__}: {exc}); the upload was abandoned "
+        "and SharePoint committed nothing. Check that the file or object exists and is not replaced while it is "
+        "uploaded, then run the task again."
+    )
+
+
+def _check_length(local: UploadFile, offset: int, got: int, wanted: int) -> None:
+    if got != wanted:
+        raise UploadSourceError(
+            f"{local.label} changed while it was being uploaded: reading {wanted:,} bytes at offset {offset:,} "
+            f"gave {got:,}. Nothing was committed in SharePoint; run the task again once the file is complete."
+        )
 
 
 def _hashed_with(hasher: QuickXorHash, chunk: bytes) -> QuickXorHash:

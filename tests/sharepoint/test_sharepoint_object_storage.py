@@ -3,18 +3,13 @@ on another worker, continues from the state kept in that store."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import fsspec
 import pytest
-import s3fs
 from airflow.sdk import ObjectStoragePath
-from airflow.sdk.io import attach
-from airflow.sdk.io import store as airflow_store
-from moto.server import ThreadedMotoServer
 from sharepoint_kit import SITE_URL, content_for, sharepoint_for
 
 from airflow_provider_graphcert.files import OWN_FILE_PREFIX
@@ -28,8 +23,6 @@ from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 from airflow_provider_graphcert.testing.emulator.state import App
 
 FOLDER_URL = f"{SITE_URL}/Shared Documents/Exports"
-S3_CONN_ID = "landing_store"
-BUCKET = "landing"
 
 
 class MemoryStore:
@@ -138,30 +131,6 @@ def test_a_file_url_takes_the_local_fast_path(sharepoint: SharePoint, documents:
 def test_the_old_argument_name_still_works(sharepoint: SharePoint, documents: Drive, tmp_path: Path) -> None:
     _seed(documents)
     assert sharepoint.download(local_dir=tmp_path / "old", url=FOLDER_URL)["downloaded"] == 3
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def s3_landing(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> ObjectStoragePath:
-    """``s3://landing_store@landing/<test>``, as an Airflow AWS connection would give it (moto on 127.0.0.1)."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    fs = s3fs.S3FileSystem(key="testing", secret="testing", endpoint_url=s3_endpoint, skip_instance_cache=True)
-    if not fs.exists(BUCKET):
-        fs.mkdir(BUCKET)
-    airflow_store._STORE_CACHE.pop(f"s3-{S3_CONN_ID}", None)  # attach() keeps the first fs per alias
-    attach(protocol="s3", conn_id=S3_CONN_ID, fs=fs)
-    return ObjectStoragePath(f"s3://{S3_CONN_ID}@{BUCKET}/{os.urandom(4).hex()}")
 
 
 def test_an_object_storage_path_on_s3_receives_the_folder_byte_exact(
