@@ -177,16 +177,18 @@ class SharePointDownloadOperator(_TransferOperator):
 
 class SharePointUploadOperator(_SharePointOperator):
     __doc__ = (
-        "Upload a local file or folder to a SharePoint folder (created if missing); large files go through "
-        "resumable upload sessions.\n" + LOCATION_DOC
+        "Upload a file or folder to a SharePoint folder (created if missing); large files go through "
+        "resumable upload sessions. ``source`` is a local path, a URL with a scheme (``s3://...``) or an "
+        "ObjectStoragePath (a store prefix uploads as a folder); ``local_path`` is its old name.\n" + LOCATION_DOC
     )
 
-    template_fields: Sequence[str] = (*LOCATION_FIELDS, "local_path", "include")
+    template_fields: Sequence[str] = (*LOCATION_FIELDS, "source", "local_path", "include")
 
     def __init__(
         self,
         *,
-        local_path: str,
+        source: Any = None,
+        local_path: str | None = None,
         conflict_behavior: str = "replace",
         chunk_size: int = DEFAULT_FRAGMENT_BYTES,
         max_workers: int = DEFAULT_MAX_WORKERS,
@@ -195,6 +197,9 @@ class SharePointUploadOperator(_SharePointOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if (source is None) == (local_path is None):
+            raise ConfigurationError("Give source (or its old name local_path), exactly one of them.", field="source")
+        self.source = source
         self.local_path = local_path
         self.conflict_behavior = conflict_behavior
         self.chunk_size = chunk_size
@@ -206,7 +211,8 @@ class SharePointUploadOperator(_SharePointOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         with explained_errors(self.log):
             return self.hook.sharepoint.upload(
-                self.local_path,
+                self.source,
+                local_path=self.local_path,
                 url=self.location,
                 conflict_behavior=self.conflict_behavior,
                 chunk_size=self.chunk_size,
@@ -216,11 +222,11 @@ class SharePointUploadOperator(_SharePointOperator):
             )
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """Input: the local file or folder; output: the SharePoint folder (OpenLineage provider, if installed)."""
+        """Input: the file, folder or store prefix; output: the SharePoint folder (OpenLineage, if installed)."""
         from airflow.providers.openlineage.extractors import OperatorLineage
 
         return OperatorLineage(
-            inputs=[openlineage_dataset(target_asset_uri(self.local_path))],
+            inputs=[openlineage_dataset(target_asset_uri(self.source if self.source is not None else self.local_path))],
             outputs=[openlineage_dataset(sharepoint_asset_uri(self.location))],
         )
 

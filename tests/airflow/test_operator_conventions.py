@@ -12,16 +12,21 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_graphcert.auth.selfsigned import SelfSignedCertificate
 from airflow_provider_graphcert.errors import ConfigurationError, GraphAccessDeniedError, GraphThrottledError
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.graph.retry import RetryPolicy
 from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook
 from airflow_provider_graphcert.operators.base import split_hint
 from airflow_provider_graphcert.operators.graph import GraphRequestOperator
-from airflow_provider_graphcert.operators.sharepoint import SharePointDownloadOperator, SharePointListExportOperator
+from airflow_provider_graphcert.operators.sharepoint import (
+    SharePointDownloadOperator,
+    SharePointListExportOperator,
+    SharePointUploadOperator,
+)
 from airflow_provider_graphcert.sensors.sharepoint import SharePointFileSensor
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
-from airflow_provider_graphcert.testing.emulator.state import App
+from airflow_provider_graphcert.testing.emulator.state import App, Tenant
 
 ConnectionFactory = Callable[..., str]
 FOLDER_URL = "https://contoso.sharepoint.com/sites/Finance/Shared Documents/Inbox"
@@ -171,6 +176,30 @@ def test_the_url_and_the_site_library_path_pieces_name_the_same_folder(
     for operator in (by_url, by_pieces):
         assert operator.execute({})["files"] == ["daily.csv"]  # type: ignore[arg-type]
     assert (tmp_path / "b" / "daily.csv").read_bytes() == b"amount\n10\n"
+
+
+def test_the_upload_operator_sends_a_store_prefix_given_as_source(
+    graph_emulator: GraphEmulator,
+    tenant: Tenant,
+    rsa_cert: SelfSignedCertificate,
+    airflow_connection: ConnectionFactory,
+    pem_file: Path,
+) -> None:
+    import fsspec
+
+    app = graph_emulator.add_app(tenant, rsa_cert.certificate, roles=["Sites.ReadWrite.All"])
+    site = graph_emulator.graph.add_site("contoso.sharepoint.com", "/sites/Finance", "Finance")
+    library = site.add_library("Documents")
+    store = fsspec.filesystem("memory")
+    store.pipe({"/outbox-op/a.csv": b"a\n1\n", "/outbox-op/sub/b.csv": b"b\n2\n"})
+    airflow_connection(app, certificate_path=str(pem_file))
+    result = SharePointUploadOperator(task_id="push", source="memory://outbox-op", url=FOLDER_URL).execute({})
+    assert result["uploaded"] == 2
+    stored = library.resolve("Inbox/sub/b.csv").blob
+    assert stored is not None and stored.read_bytes() == b"b\n2\n"
+    with pytest.raises(ConfigurationError, match="exactly one") as info:
+        SharePointUploadOperator(task_id="both", source="memory://x", local_path="/tmp/x", url=FOLDER_URL)
+    assert info.value.field == "source"
 
 
 def test_a_list_export_asked_for_json_fails_when_the_dag_is_parsed() -> None:
