@@ -25,9 +25,10 @@ from requests.structures import CaseInsensitiveDict
 from airflow_provider_graphcert.auth.claims import token_roles
 from airflow_provider_graphcert.auth.token_cache import AccessToken
 from airflow_provider_graphcert.errors import GraphCertError, GraphRequestError, GraphTransportError
+from airflow_provider_graphcert.graph.addressing import graph_request_url, url_origin
 from airflow_provider_graphcert.graph.client import DEFAULT_API_VERSION, USER_AGENT
 from airflow_provider_graphcert.graph.errors import graph_error
-from airflow_provider_graphcert.graph.redaction import display_url, url_origin
+from airflow_provider_graphcert.graph.redaction import display_url
 from airflow_provider_graphcert.graph.retry import RetryBudget, RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -102,14 +103,7 @@ class AsyncGraphClient:
 
     def url(self, path_or_url: str) -> str:
         """Absolute URL for an API path; absolute URLs must stay on the Graph host."""
-        if path_or_url.startswith(("https://", "http://")):
-            if url_origin(path_or_url) != self._origin:
-                raise GraphCertError(
-                    f"Refusing to send the Graph token to {url_origin(path_or_url)}: Graph returned a link to a "
-                    f"host other than {self._origin}."
-                )
-            return path_or_url
-        return f"{self.graph_url}/{self.api_version}/{path_or_url.lstrip('/')}"
+        return graph_request_url(self.graph_url, self.api_version, path_or_url)
 
     # -- requests -------------------------------------------------------------------------------
 

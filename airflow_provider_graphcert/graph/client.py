@@ -32,9 +32,10 @@ from airflow_provider_graphcert.errors import (
     GraphTransportError,
     GraphUrlError,
 )
+from airflow_provider_graphcert.graph.addressing import graph_request_url, url_origin
 from airflow_provider_graphcert.graph.errors import graph_error
 from airflow_provider_graphcert.graph.paging import NextLinkGuard
-from airflow_provider_graphcert.graph.redaction import display_url, install_url_redaction, url_origin
+from airflow_provider_graphcert.graph.redaction import display_url, install_url_redaction
 from airflow_provider_graphcert.graph.retry import RetryBudget, RetryPolicy, parse_retry_after
 from airflow_provider_graphcert.graph.throttle import JobThrottle, ThrottleCause
 
@@ -155,14 +156,7 @@ class GraphClient:
 
     def url(self, path_or_url: str) -> str:
         """Absolute URL for an API path; absolute URLs must stay on the Graph host."""
-        if path_or_url.startswith(("https://", "http://")):
-            if url_origin(path_or_url) != self._origin:
-                raise GraphCertError(
-                    f"Refusing to send the Graph token to {url_origin(path_or_url)}: Graph returned a link to a "
-                    f"host other than {self._origin}."
-                )
-            return path_or_url
-        return f"{self.graph_url}/{self.api_version}/{path_or_url.lstrip('/')}"
+        return graph_request_url(self.graph_url, self.api_version, path_or_url)
 
     def fetchable_url(self, url: object, what: str = "URL") -> str:
         """A pre-authenticated URL Graph handed out, checked before it is fetched without the token.

@@ -50,12 +50,6 @@ def display_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-def url_origin(url: str) -> str:
-    """``scheme://host[:port]`` in lower case: what decides whether a credential may go to a URL."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
 class PreAuthenticatedUrlFilter(logging.Filter):
     """Rewrites a record's message (and its traceback text) so no credential query value remains."""
 
