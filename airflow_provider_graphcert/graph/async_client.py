@@ -25,7 +25,7 @@ from requests.structures import CaseInsensitiveDict
 from airflow_provider_graphcert.auth.claims import token_roles
 from airflow_provider_graphcert.auth.token_cache import AccessToken
 from airflow_provider_graphcert.errors import GraphCertError, GraphRequestError, GraphTransportError
-from airflow_provider_graphcert.graph.addressing import graph_request_url, url_origin
+from airflow_provider_graphcert.graph.addressing import graph_request_url
 from airflow_provider_graphcert.graph.client import DEFAULT_API_VERSION, USER_AGENT
 from airflow_provider_graphcert.graph.errors import graph_error
 from airflow_provider_graphcert.graph.redaction import display_url
@@ -65,7 +65,6 @@ class AsyncGraphClient:
     def __post_init__(self) -> None:
         self.graph_url = self.graph_url.rstrip("/")
         self.retry = self.retry or RetryPolicy()
-        self._origin = url_origin(self.graph_url)
 
     async def open(self) -> None:
         if self._http is not None:
