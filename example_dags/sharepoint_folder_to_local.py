@@ -20,6 +20,7 @@ from airflow_provider_graphcert.operators.sharepoint import SharePointSyncOperat
     schedule="@daily",
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    max_active_runs=1,  # one sync at a time: the next run continues from the delta link this one saves
     params={
         "folder_url": Param("https://contoso.sharepoint.com/sites/Finance/Shared Documents/Reports", type="string")
     },

@@ -131,7 +131,7 @@ def test_the_event_loop_stays_responsive_while_many_triggers_poll_a_slow_throttl
     """A heartbeat coroutine ticks every 10 ms while N triggers poll a Graph that answers each
     delta request after LATENCY seconds and throttles some. A client that blocked the loop would
     freeze the heartbeat for a whole LATENCY on every one of those slow requests (4N or more); a
-    non-blocking one leaves no such gap, bar the odd one when this shared machine deschedules us."""
+    non-blocking one leaves no such gap, bar a few when this shared machine deschedules us."""
     latency = 0.6
     graph_emulator.faults.delay(r"/root/delta", seconds=latency)
     graph_emulator.faults.throttle(r"/root/delta", retry_after=1, times=triggers)
@@ -161,7 +161,8 @@ def test_the_event_loop_stays_responsive_while_many_triggers_poll_a_slow_throttl
     assert graph_emulator.faults.count(r"/root/delta", kind="429") == triggers
     slow_requests = delta_requests(graph_emulator)
     frozen = [gap for gap in gaps if gap >= 0.9 * latency]
-    # Structure, not speed: a blocking client gives one frozen gap per slow request.
+    # Structure, not speed: a blocking client gives one frozen gap per slow request (32 or more here);
+    # a loaded 2-core machine that deschedules this process (the emulator shares its GIL) gives a few.
     assert slow_requests >= 4 * triggers
-    assert len(frozen) <= 2, f"the loop froze {len(frozen)} times for a whole server latency: {frozen}"
+    assert len(frozen) <= slow_requests // 8, f"the loop froze {len(frozen)} times for a whole server latency: {frozen}"
     assert len(ticks) > 4 * latency / 0.01 / 2
