@@ -9,6 +9,7 @@ tool: ``pip install py-spy``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 from collections.abc import Sequence
@@ -27,10 +28,20 @@ PROFILES_DIR = SCRATCH_DIR / "profiles"
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("workloads", help="comma-separated client workloads: small, large-down, large-up, listing")
-    parser.add_argument("--clients", default="provider,handwritten", help="comma-separated: provider, handwritten")
+    parser.add_argument(
+        "--clients",
+        default="provider,handwritten",
+        help="comma-separated: provider, provider-base (with --baseline), handwritten, curl, curl-parallel",
+    )
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--py-spy", action="store_true", help="profile each run of ours (native frames off)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also run ours from another checkout (e.g. `git archive` of the commit before), as client provider-base",
+    )
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
     logs = SCRATCH_DIR / "logs"
@@ -38,10 +49,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     PROFILES_DIR.mkdir(parents=True, exist_ok=True)
     with BenchEmulator(scale, SCRATCH_DIR, logs / "emulator.log") as emulator:
         run = _prepare(scale, emulator, logs, _upload_file(scale), with_azure=False)
+        if args.baseline is not None:
+            ours = run.clients["provider"]
+            env = dict(ours.env, PYTHONPATH=str(args.baseline.resolve()))
+            run.clients["provider-base"] = dataclasses.replace(ours, key="provider-base", env=env)
         for workload in args.workloads.split(","):
             _measure(run, workload, args.clients.split(","), args.runs, profile=args.py_spy)
     shutil.rmtree(SCRATCH_DIR / "out", ignore_errors=True)
     return 0
+
+
+def _curl(run: Run, workload: str, client: str) -> ChildResult:
+    """curl's forms of a workload (what curl needs is prepared before its clock, as in the harness)."""
+    if workload == "small":
+        target = SCRATCH_DIR / "out" / "curl" / "small"
+        parallel = run.scale.curl_parallelism if client == "curl-parallel" else 1
+        return run.curl.download_many(harness._download_urls(run), target, parallel)
+    if workload == "listing":
+        return run.curl.fetch_pages(harness._page_links(run))
+    raise SystemExit(f"no curl form of {workload} here; use python -m bench --only")
 
 
 def _measure(run: Run, workload: str, clients: list[str], runs: int, *, profile: bool) -> None:
@@ -49,6 +75,11 @@ def _measure(run: Run, workload: str, clients: list[str], runs: int, *, profile:
     rss: dict[str, int] = dict.fromkeys(clients, 0)
     for number in range(runs):
         for client in clients:
+            if client.startswith("curl"):
+                result = _curl(run, workload, client)
+                seconds[client].append(result.wall_seconds)
+                rss[client] = max(rss[client], result.peak_rss_bytes)
+                continue
             if profile and client == "provider":
                 output = PROFILES_DIR / f"{workload}-{number}.speedscope.json"
                 result = _profiled(run, client, workload, output)
