@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import os
+import sys
 from typing import Any, BinaryIO, TypeAlias
 
 # Algorithm parameters (reference C; rclone: Size=20, shift=11, widthInBits=160).
@@ -40,6 +41,9 @@ _SLICE_BYTES = PERIOD_BYTES * 256
 _READ_CHUNK_BYTES = 4 * 1024 * 1024
 # Aligned runs at least this long go to numpy when it is there; shorter ones are not worth the call.
 _NUMPY_MIN_BYTES = 64 * 1024
+# Importing numpy costs about 0.1-0.25 s and 14 MB once per process: a stream shorter than this
+# does not pay for it (unless numpy is loaded already), so small files stay on the pure path.
+_NUMPY_IMPORT_AFTER_BYTES = 16 * 1024 * 1024
 # numpy folds rows of this many 64-bit words (64 periods, 10 KiB): long rows keep its inner loop
 # vectorised, where rows of one period (20 words) run about 5x slower.
 _NUMPY_ROW_WORDS = (PERIOD_BYTES // 8) * 64
@@ -129,7 +133,7 @@ class QuickXorHash:
             # Bring the stream back to a block boundary; phase + head <= 160 so no fold is needed.
             start = min(size, PERIOD_BYTES - phase)
             self._folded ^= int.from_bytes(view[:start], "little") << (8 * phase)
-        if self._accelerated and size - start >= _NUMPY_MIN_BYTES and (numpy := numpy_or_none()) is not None:
+        if size - start >= _NUMPY_MIN_BYTES and (numpy := self._numpy_if_worth_it(size)) is not None:
             aligned_end = start + (size - start) // PERIOD_BYTES * PERIOD_BYTES
             self._folded ^= _numpy_fold(numpy, view[start:aligned_end])
             start = aligned_end
@@ -139,6 +143,13 @@ class QuickXorHash:
         if whole_end < size:
             self._folded ^= _fold(int.from_bytes(view[whole_end:], "little"), size - whole_end)
         self._length += size
+
+    def _numpy_if_worth_it(self, size: int) -> Any:
+        if not self._accelerated:
+            return None
+        if _numpy_checked or "numpy" in sys.modules or self._length + size >= _NUMPY_IMPORT_AFTER_BYTES:
+            return numpy_or_none()
+        return None
 
     def digest(self) -> bytes:
         folded = self._folded ^ _fold(self._wide, _SLICE_BYTES)

@@ -25,6 +25,8 @@ def per_byte_reference(data: bytes) -> str:
 
 
 def test_a_body_just_over_the_numpy_threshold_hashes_as_the_algorithm_states() -> None:
+    import numpy  # noqa: F401 - loaded, so even a short stream takes the numpy path
+
     data = random.Random(7).randbytes(64 * 1024 + 161)
     assert quickxorhash(data) == per_byte_reference(data)
 
