@@ -354,13 +354,13 @@ class _Body:
 
     def __init__(self, handle: IO[Any]) -> None:
         self.handle = handle
-        self.hasher = QuickXorHash()
+        self.hasher = QuickXorHash(accelerated=True)
         self.written = 0
 
     def reset(self) -> None:
         self.handle.seek(0)
         self.handle.truncate()
-        self.hasher = QuickXorHash()
+        self.hasher = QuickXorHash(accelerated=True)
         self.written = 0
 
 
