@@ -35,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before every answer (the 10 ms variant)")
     parser.add_argument("--py-spy", action="store_true", help="profile each run of ours (native frames off)")
     parser.add_argument(
         "--baseline",
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ours = run.clients["provider"]
             env = dict(ours.env, PYTHONPATH=str(args.baseline.resolve()))
             run.clients["provider-base"] = dataclasses.replace(ours, key="provider-base", env=env)
+        emulator.set_latency(args.latency)
         for workload in args.workloads.split(","):
             _measure(run, workload, args.clients.split(","), args.runs, profile=args.py_spy)
     shutil.rmtree(SCRATCH_DIR / "out", ignore_errors=True)
