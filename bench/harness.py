@@ -100,7 +100,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--render", type=Path, metavar="RESULTS_JSON", help="only rewrite docs/benchmarks.md from a results file"
     )
+    parser.add_argument(
+        "--only",
+        metavar="WORKLOADS",
+        help=f"comma-separated subset to run ({', '.join(WORKLOAD_KEYS)}); implies --no-doc",
+    )
     args = parser.parse_args(argv)
+    selected = _selected_workloads(args.only)
+    if args.only:
+        args.no_doc = True
     if args.render:
         rendered = json.loads(args.render.read_text(encoding="utf-8"))
         rendered["goals"] = report.goals(rendered)
@@ -125,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with BenchEmulator(scale, SCRATCH_DIR, logs / "emulator.log") as emulator:
         _say(f"emulator seeded in {emulator.seed_seconds:.1f} s")
         run = _prepare(scale, emulator, logs, upload_file, with_azure=not args.skip_azure)
-        for title, step in WORKLOADS:
+        for title, step in selected:
             _say(title)
             step_started = time.perf_counter()
             step(run)
@@ -138,8 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         **run.results,
     }
     results["goals"] = report.goals(results)
-    # Only the full scale's record is worth keeping; a smoke test's goes with the scratch files.
-    out = (RESULTS_DIR if scale.name == "full" else SCRATCH_DIR) / f"{scale.name}.json"
+    # Only a whole full-scale record is worth keeping; a smoke test's or a subset's goes with the scratch files.
+    kept = scale.name == "full" and not args.only
+    out = (RESULTS_DIR if kept else SCRATCH_DIR) / f"{scale.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     _say(f"results: {out}")
@@ -439,6 +448,21 @@ WORKLOADS: list[tuple[str, Callable[[Run], None]]] = [
     ("one large file up", large_upload),
     ("paged listing", listing),
 ]
+
+
+# For --only: a short key per workload, in the order above.
+WORKLOAD_KEYS = ("cold", "tokens", "small", "small-latency", "large-down", "large-up", "listing")
+
+
+def _selected_workloads(only: str | None) -> list[tuple[str, Callable[[Run], None]]]:
+    if not only:
+        return WORKLOADS
+    wanted = {key.strip() for key in only.split(",") if key.strip()}
+    unknown = wanted - set(WORKLOAD_KEYS)
+    if unknown:
+        choices = ", ".join(WORKLOAD_KEYS)
+        raise SystemExit(f"--only: unknown workload(s) {', '.join(sorted(unknown))}; choose from {choices}")
+    return [step for key, step in zip(WORKLOAD_KEYS, WORKLOADS, strict=True) if key in wanted]
 
 
 # -- what curl needs, fetched before its clock starts --------------------------------------------------

@@ -35,6 +35,7 @@ from airflow_provider_graphcert.errors import (
 from airflow_provider_graphcert.graph.addressing import graph_request_url, url_origin
 from airflow_provider_graphcert.graph.errors import graph_error
 from airflow_provider_graphcert.graph.paging import NextLinkGuard
+from airflow_provider_graphcert.graph.read_ahead import read_ahead
 from airflow_provider_graphcert.graph.redaction import display_url, install_url_redaction
 from airflow_provider_graphcert.graph.retry import RetryBudget, RetryPolicy, parse_retry_after
 from airflow_provider_graphcert.graph.throttle import JobThrottle, ThrottleCause
@@ -396,8 +397,12 @@ class GraphClient:
     def iter_items(
         self, path_or_url: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Every item of a collection, lazily across pages; a page of anything but objects is an error."""
-        for page in self.pages(path_or_url, params=params, headers=headers):
+        """Every item of a collection, lazily across pages; a page of anything but objects is an error.
+
+        The next pages are fetched while the caller works through this one (graph/read_ahead.py).
+        """
+        pages = self.pages(path_or_url, params=params, headers=headers)
+        for page in read_ahead(pages, name="items"):
             items = page.get("value") or []
             if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
                 raise GraphCertError(

@@ -9,11 +9,12 @@ Authorization header; when it has expired, a fresh one is asked for.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -24,7 +25,7 @@ from airflow_provider_graphcert.errors import GraphCertError, GraphRequestError,
 from airflow_provider_graphcert.files import atomic_writer
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.graph.retry import RetryBudget
-from airflow_provider_graphcert.quickxorhash import QuickXorHash
+from airflow_provider_graphcert.quickxorhash import QuickXorHash, numpy_or_none
 from airflow_provider_graphcert.sharepoint.item_fields import (
     MalformedItemError,
     file_size,
@@ -38,8 +39,10 @@ log = logging.getLogger(__name__)
 
 # 1 MiB reads keep memory flat for any file size and syscalls few.
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
-# Bodies this large are hashed in a helper thread while the next chunk arrives, and their pages are
-# written back as they come rather than all by the final fsync (docs/benchmarks.md: 1 GiB download).
+# Bodies this large have their pages written back as they come rather than all by the final fsync,
+# and, without numpy, are hashed in a helper thread while the next chunk arrives (with numpy the
+# hash runs at memory speed without the GIL, so inline costs less than the hand-off; see
+# docs/benchmarks.md: 1 GiB download).
 PIPELINE_MIN_BYTES = 32 * 1024 * 1024
 WRITEBACK_EVERY_BYTES = 64 * 1024 * 1024
 # Chunks waiting for the hash thread (so at most this many MiB more in memory).
@@ -283,10 +286,17 @@ class FileDownloader:
 
     def _copy(self, response: requests.Response, body: _Body, *, limit: int, item: dict[str, Any]) -> int:
         large = _declared_length(response) >= PIPELINE_MIN_BYTES
-        copied = 0
-        handle = body.handle
-        with _Hashing(body.hasher, in_background=large) as hashing, _Writeback(handle, enabled=large) as writeback:
-            for chunk in response.iter_content(chunk_size=self.chunk_bytes):
+        threaded = large and numpy_or_none() is None
+        with (
+            _Hashing(body.hasher, in_background=threaded) as hashing,
+            _Writeback(body.handle, enabled=large) as writeback,
+        ):
+            raw = _plain_body(response) if large else None
+            chunks = _read_into_buffer(raw, self.chunk_bytes, limit) if raw is not None else None
+            if chunks is None:
+                chunks = response.iter_content(chunk_size=self.chunk_bytes)
+            copied = 0
+            for chunk in chunks:
                 if not chunk:
                     continue
                 if copied + len(chunk) > limit:
@@ -296,8 +306,9 @@ class FileDownloader:
                         f"{item_label(item)}: the download sent more bytes than the size Graph reported; "
                         "stopped reading, and the file was not written."
                     )
-                handle.write(chunk)
-                hashing.update(chunk)
+                body.handle.write(chunk)
+                # A reused buffer is overwritten by the next read: the hash thread gets its own copy.
+                hashing.update(bytes(chunk) if threaded and isinstance(chunk, memoryview) else chunk)
                 writeback.advance(len(chunk))
                 copied += len(chunk)
                 if self.on_bytes is not None:
@@ -305,18 +316,51 @@ class FileDownloader:
         return copied
 
 
+def _plain_body(response: requests.Response) -> http.client.HTTPResponse | None:
+    """The undecoded body stream under requests and urllib3, when the bytes on the wire are the file's.
+
+    Large bodies are read from it straight into one reused buffer: requests' ``iter_content`` copies
+    each chunk two or three times through freshly allocated objects (docs/benchmarks.md: 1 GiB
+    download). A compressed body, or a urllib3 without this attribute, keeps the general path.
+    """
+    if response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
+        return None
+    raw = getattr(response.raw, "_fp", None)
+    return raw if isinstance(raw, http.client.HTTPResponse) else None
+
+
+def _read_into_buffer(raw: http.client.HTTPResponse, chunk_bytes: int, limit: int) -> Iterator[memoryview]:
+    """Views of one reused buffer, each filled by ``readinto``; at most ``limit + 1`` bytes are read.
+
+    Network failures are raised as requests' own, so that a dropped body resumes as on the general path.
+    """
+    view = memoryview(bytearray(chunk_bytes))
+    remaining = limit + 1  # one byte past the announced size is enough to know the body is too long
+    while remaining > 0:
+        try:
+            count = raw.readinto(view[: min(chunk_bytes, remaining)])
+        except (http.client.HTTPException, OSError) as exc:
+            raise requests.exceptions.ConnectionError(f"the body stopped mid-way ({type(exc).__name__})") from None
+        if not count:
+            if raw.length:  # the connection ended before Content-Length: http.client says so by no bytes
+                raise requests.exceptions.ConnectionError("the body stopped mid-way (connection closed)")
+            return
+        remaining -= count
+        yield view[:count]
+
+
 class _Body:
     """The temp file being written and the hash of exactly the bytes it holds."""
 
     def __init__(self, handle: IO[Any]) -> None:
         self.handle = handle
-        self.hasher = QuickXorHash()
+        self.hasher = QuickXorHash(accelerated=True)
         self.written = 0
 
     def reset(self) -> None:
         self.handle.seek(0)
         self.handle.truncate()
-        self.hasher = QuickXorHash()
+        self.hasher = QuickXorHash(accelerated=True)
         self.written = 0
 
 
@@ -338,7 +382,9 @@ class _Hashing:
 
     def __init__(self, hasher: QuickXorHash, *, in_background: bool) -> None:
         self.hasher = hasher
-        self._queue: queue.Queue[bytes | None] | None = queue.Queue(HASH_QUEUE_CHUNKS) if in_background else None
+        self._queue: queue.Queue[bytes | memoryview | None] | None = None
+        if in_background:
+            self._queue = queue.Queue(HASH_QUEUE_CHUNKS)
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
 
@@ -348,7 +394,7 @@ class _Hashing:
             self._thread.start()
         return self
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | memoryview) -> None:
         if self._queue is None:
             self.hasher.update(chunk)
         else:

@@ -29,6 +29,15 @@ def timed(operation: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, value
 
 
+def peak_rss_bytes() -> int:
+    """This process's peak resident set so far (Linux reports kibibytes); 0 where unknown."""
+    try:
+        import resource
+    except ImportError:
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def files_under(directory: Path) -> tuple[int, int]:
     """(count, bytes) of the regular files below ``directory``, hidden bookkeeping files excluded."""
     count = size = 0

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _child import files_under, main, timed
+from _child import files_under, main, peak_rss_bytes, timed
 
 
 def cold_core(config: dict[str, Any]) -> dict[str, Any]:
@@ -103,9 +103,10 @@ def large_down(config: dict[str, Any]) -> dict[str, Any]:
         local_dir=str(target),
         msgraph_cert_conn_id=config["conn_id"],
     )
+    imported = peak_rss_bytes()
     elapsed, _ = timed(lambda: operator.execute({}))
     _, size = files_under(target)
-    return {"seconds": elapsed, "bytes": size}
+    return {"seconds": elapsed, "bytes": size, "peak_rss_before_transfer_bytes": imported}
 
 
 def large_up(config: dict[str, Any]) -> dict[str, Any]:

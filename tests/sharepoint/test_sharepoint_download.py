@@ -152,16 +152,21 @@ def test_a_symlinked_folder_cannot_redirect_writes(tmp_path: Path) -> None:
         local_path(target, "link/file.txt")
 
 
-def test_large_bodies_hash_in_a_helper_thread_and_still_resume_byte_exact(
+@pytest.mark.parametrize("with_numpy", [True, False], ids=["hash-inline-with-numpy", "hash-thread-without-numpy"])
+def test_large_bodies_read_into_one_buffer_and_still_resume_byte_exact(
     sharepoint: SharePoint,
     documents: Drive,
     graph_emulator: GraphEmulator,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    with_numpy: bool,
 ) -> None:
-    """The pipelined path (hash thread, writeback) normally starts at 32 MiB; start it at 1 byte."""
+    """The large-body path (one reused buffer, writeback, and without numpy a hash thread) normally
+    starts at 32 MiB; start it at 1 byte."""
     from airflow_provider_graphcert.sharepoint import download
 
+    if not with_numpy:
+        monkeypatch.setattr(download, "numpy_or_none", lambda: None)  # as on a worker without numpy
     monkeypatch.setattr(download, "PIPELINE_MIN_BYTES", 1)
     monkeypatch.setattr(download, "WRITEBACK_EVERY_BYTES", 512 * 1024)
     data = content_for("pipelined.bin", size=5 * 1024 * 1024 + 7)
