@@ -27,7 +27,7 @@ def cold_core(config: dict[str, Any]) -> dict[str, Any]:
 def cold_hook(config: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook
 
-    site = GraphCertHook(config["conn_id"]).client.get_json("sites/root")
+    site = GraphCertHook(config["conn_id"]).get_conn().get_json("sites/root")
     return {"first_response_at": time.time(), "ok": bool(site.get("id"))}
 
 
@@ -45,14 +45,14 @@ def task_start(config: dict[str, Any]) -> dict[str, Any]:
     started = time.time()
     from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook
 
-    site = GraphCertHook(config["conn_id"]).client.get_json("sites/root")
+    site = GraphCertHook(config["conn_id"]).get_conn().get_json("sites/root")
     return {"seconds": time.time() - started, "ok": bool(site.get("id"))}
 
 
 def calls(config: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_graphcert.hooks.graph_cert import GraphCertHook
 
-    client = GraphCertHook(config["conn_id"]).client
+    client = GraphCertHook(config["conn_id"]).get_conn()
     count = int(config["calls"])
     elapsed, _ = timed(lambda: [client.get_json("sites/root") for _ in range(count)])
     return {"seconds": elapsed, "calls": count}
