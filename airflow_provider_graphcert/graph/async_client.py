@@ -24,10 +24,10 @@ from requests.structures import CaseInsensitiveDict
 
 from airflow_provider_graphcert.auth.claims import token_roles
 from airflow_provider_graphcert.auth.token_cache import AccessToken
-from airflow_provider_graphcert.errors import GraphCertError, GraphRequestError, GraphTransportError
+from airflow_provider_graphcert.errors import GraphCertError, GraphTransportError
 from airflow_provider_graphcert.graph.addressing import graph_request_url
 from airflow_provider_graphcert.graph.client import DEFAULT_API_VERSION, USER_AGENT
-from airflow_provider_graphcert.graph.errors import graph_error
+from airflow_provider_graphcert.graph.errors import graph_error, json_body
 from airflow_provider_graphcert.graph.redaction import display_url
 from airflow_provider_graphcert.graph.retry import RetryBudget, RetryPolicy, parse_retry_after
 
@@ -184,7 +184,7 @@ class AsyncGraphClient:
 
     async def get_json(self, path_or_url: str, **kwargs: Any) -> Any:
         response = await self.request("GET", path_or_url, **kwargs)
-        return _json_body(response)
+        return json_body(response)
 
     # -- paging ---------------------------------------------------------------------------------
 
@@ -245,15 +245,3 @@ def _as_requests_response(response: httpx.Response) -> requests.Response:
     converted._content = response.content
     converted.encoding = response.encoding
     return converted
-
-
-def _json_body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise GraphRequestError(
-            f"Graph answered HTTP {response.status_code} with a body that is not JSON "
-            f"[request-id={response.headers.get('request-id')}].",
-            status=response.status_code,
-            request_id=response.headers.get("request-id"),
-        ) from None

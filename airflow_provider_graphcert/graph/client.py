@@ -28,12 +28,11 @@ from airflow_provider_graphcert.errors import (
     GraphCertError,
     GraphPagingError,
     GraphRedirectError,
-    GraphRequestError,
     GraphTransportError,
     GraphUrlError,
 )
 from airflow_provider_graphcert.graph.addressing import graph_request_url, url_origin
-from airflow_provider_graphcert.graph.errors import graph_error
+from airflow_provider_graphcert.graph.errors import graph_error, json_body
 from airflow_provider_graphcert.graph.paging import NextLinkGuard
 from airflow_provider_graphcert.graph.read_ahead import read_ahead
 from airflow_provider_graphcert.graph.redaction import display_url, install_url_redaction
@@ -353,11 +352,11 @@ class GraphClient:
 
     def get_json(self, path_or_url: str, **kwargs: Any) -> Any:
         response = self.request("GET", path_or_url, **kwargs)
-        return _json_body(response)
+        return json_body(response)
 
     def send_json(self, method: str, path_or_url: str, body: Any = None, **kwargs: Any) -> Any:
         response = self.request(method, path_or_url, json=body, **kwargs)
-        return _json_body(response) if response.content else None
+        return json_body(response) if response.content else None
 
     # -- paging ---------------------------------------------------------------------------------
 
@@ -423,15 +422,3 @@ class GraphClient:
 
 def _roles(token: AccessToken | None) -> list[str] | None:
     return None if token is None else token_roles(token.token)
-
-
-def _json_body(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise GraphRequestError(
-            f"Graph answered HTTP {response.status_code} with a body that is not JSON "
-            f"[request-id={response.headers.get('request-id')}].",
-            status=response.status_code,
-            request_id=response.headers.get("request-id"),
-        ) from None

@@ -102,3 +102,16 @@ def graph_error(
         method=method.upper(),
         url=path,
     )
+
+
+def json_body(response: requests.Response | Any) -> Any:
+    """The JSON of a Graph answer (a requests or an httpx response), or one error that says it was not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        raise GraphRequestError(
+            f"Graph answered HTTP {response.status_code} with a body that is not JSON "
+            f"[request-id={response.headers.get('request-id')}].",
+            status=response.status_code,
+            request_id=response.headers.get("request-id"),
+        ) from None
