@@ -38,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before every answer (the 10 ms variant)")
     parser.add_argument("--py-spy", action="store_true", help="profile each run of ours (native frames off)")
     parser.add_argument(
+        "--cpu", action="store_true", help="profile the CPU of each run of ours, all threads (yappi), to a text file"
+    )
+    parser.add_argument(
         "--baseline",
         type=Path,
         metavar="DIR",
@@ -56,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run.clients["provider-base"] = dataclasses.replace(ours, key="provider-base", env=env)
         emulator.set_latency(args.latency)
         for workload in args.workloads.split(","):
-            _measure(run, workload, args.clients.split(","), args.runs, profile=args.py_spy)
+            _measure(run, workload, args.clients.split(","), args.runs, profile="cpu" if args.cpu else args.py_spy)
     shutil.rmtree(SCRATCH_DIR / "out", ignore_errors=True)
     return 0
 
@@ -72,7 +75,7 @@ def _curl(run: Run, workload: str, client: str) -> ChildResult:
     raise SystemExit(f"no curl form of {workload} here; use python -m bench --only")
 
 
-def _measure(run: Run, workload: str, clients: list[str], runs: int, *, profile: bool) -> None:
+def _measure(run: Run, workload: str, clients: list[str], runs: int, *, profile: bool | str) -> None:
     seconds: dict[str, list[float]] = {client: [] for client in clients}
     rss: dict[str, int] = dict.fromkeys(clients, 0)
     for number in range(runs):
@@ -82,7 +85,9 @@ def _measure(run: Run, workload: str, clients: list[str], runs: int, *, profile:
                 seconds[client].append(result.wall_seconds)
                 rss[client] = max(rss[client], result.peak_rss_bytes)
                 continue
-            if profile and client == "provider":
+            if profile == "cpu" and client == "provider":
+                result = _cpu_profiled(run, client, workload, PROFILES_DIR / f"{workload}-{number}.cpu.txt")
+            elif profile and client == "provider":
                 output = PROFILES_DIR / f"{workload}-{number}.speedscope.json"
                 result = _profiled(run, client, workload, output)
             else:
@@ -108,6 +113,22 @@ def _profiled(run: Run, client: str, workload: str, output: Path) -> ChildResult
         return real_run_child([*recorder, *argv], **kwargs)
 
     harness.run_child = under_py_spy
+    try:
+        return run.run(client, workload)
+    finally:
+        harness.run_child = real_run_child
+
+
+def _cpu_profiled(run: Run, client: str, workload: str, output: Path) -> ChildResult:
+    """The harness's own run of a client under yappi's CPU clock (slower: compare functions, not totals)."""
+    real_run_child = harness.run_child
+    wrapper = str(Path(__file__).with_name("cpu_profile_child.py"))
+
+    def under_yappi(argv: Sequence[str], **kwargs: Any) -> ChildResult:
+        python, *rest = argv
+        return real_run_child([python, wrapper, str(output), *rest], **kwargs)
+
+    harness.run_child = under_yappi
     try:
         return run.run(client, workload)
     finally:

@@ -32,6 +32,7 @@ from airflow_provider_graphcert.errors import (
     GraphUrlError,
 )
 from airflow_provider_graphcert.graph.addressing import graph_request_url, url_origin
+from airflow_provider_graphcert.graph.direct_transport import DirectTransport
 from airflow_provider_graphcert.graph.errors import graph_error, json_body
 from airflow_provider_graphcert.graph.paging import NextLinkGuard
 from airflow_provider_graphcert.graph.read_ahead import read_ahead
@@ -150,6 +151,7 @@ class GraphClient:
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers["User-Agent"] = USER_AGENT
+        self.direct = DirectTransport(self.pool_size, USER_AGENT)
         install_url_redaction()
 
     # -- addressing -----------------------------------------------------------------------------
@@ -255,6 +257,17 @@ class GraphClient:
             request_headers["retry-attempt"] = str(budget.attempts - 1)
         verify, proxies = self.environment.for_url(hop.url)
         try:
+            if not hop.send_token and not proxies and params is None and hop.json is None:
+                # A pre-authenticated URL: nothing of the session's is needed (graph/direct_transport.py).
+                return self.direct.send(
+                    hop.method,
+                    hop.url,
+                    headers=request_headers,
+                    body=hop.data,
+                    stream=stream,
+                    verify=verify,
+                    timeout=self.timeout,
+                )
             return self.session.request(
                 hop.method,
                 hop.url,
@@ -412,6 +425,7 @@ class GraphClient:
 
     def close(self) -> None:
         self.session.close()
+        self.direct.close()
 
     def __enter__(self) -> GraphClient:
         return self

@@ -1,0 +1,145 @@
+"""Pre-authenticated URLs sent straight through urllib3, without requests' session machinery.
+
+Download and upload URLs that Graph hands out carry their own credential (docs/microsoft-rules.md
+§B7, §B9): no token, no cookies, no redirects to follow and no query to encode. Through a
+``requests.Session`` each such request still pays for merging settings, preparing, hooks and
+cookie extraction: 1.15 ms of CPU per 16 KiB file against 0.45 ms through urllib3 here
+(docs/benchmarks.md, bulk small files), which in a folder of small files is most of the client's
+CPU. Answers come back as ``requests.Response`` objects and failures as requests' exceptions, so
+callers and the retry loop in ``GraphClient`` see exactly what they saw before.
+
+Requests through a proxy keep the session path: requests' proxy handling (auth, tunnels,
+``NO_PROXY``) is not repeated here.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+import urllib3
+from requests.structures import CaseInsensitiveDict
+from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_encoding_from_headers
+from urllib3.exceptions import (
+    ClosedPoolError,
+    ConnectTimeoutError,
+    HTTPError,
+    InvalidHeader,
+    NewConnectionError,
+    ProtocolError,
+    ProxyError,
+    ReadTimeoutError,
+)
+from urllib3.exceptions import SSLError as Urllib3SSLError
+
+from airflow_provider_graphcert.graph.redaction import display_url
+
+# Connection pools kept per TLS setting (one per download/upload host is the usual case).
+_POOLS_PER_MANAGER = 10
+# The bytes on the wire are the file's bytes: hash, size and Range all apply to them as sent.
+_DEFAULT_HEADERS = {"Accept-Encoding": "identity", "Accept": "*/*"}
+
+
+class DirectTransport:
+    """Sends requests to pre-authenticated URLs; thread-safe, one per ``GraphClient``."""
+
+    def __init__(self, pool_size: int, user_agent: str) -> None:
+        self.pool_size = pool_size
+        self.headers = {**_DEFAULT_HEADERS, "User-Agent": user_agent}
+        self._managers: dict[bool | str, urllib3.PoolManager] = {}
+        self._lock = threading.Lock()
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | memoryview | None,
+        stream: bool,
+        verify: bool | str,
+        timeout: float,
+    ) -> requests.Response:
+        """One attempt, no retries and no redirects: those are the caller's (``GraphClient.request``)."""
+        try:
+            raw = self._manager(verify).urlopen(
+                method,
+                url,
+                body=body,
+                headers={**self.headers, **headers},
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                decode_content=False,
+                timeout=urllib3.Timeout(connect=timeout, read=timeout),
+            )
+            response = _as_requests_response(raw, url)
+            if not stream:
+                response.content  # noqa: B018 - read the body now, as requests does without stream=True
+            return response
+        except requests.exceptions.RequestException:
+            raise
+        except (ClosedPoolError, ProtocolError, NewConnectionError, OSError) as exc:
+            raise requests.exceptions.ConnectionError(_reason(exc, url)) from None
+        except ConnectTimeoutError as exc:
+            raise requests.exceptions.ConnectTimeout(_reason(exc, url)) from None
+        except ReadTimeoutError as exc:
+            raise requests.exceptions.ReadTimeout(_reason(exc, url)) from None
+        except Urllib3SSLError as exc:
+            raise requests.exceptions.SSLError(_reason(exc, url)) from None
+        except ProxyError as exc:
+            raise requests.exceptions.ProxyError(_reason(exc, url)) from None
+        except InvalidHeader as exc:
+            raise requests.exceptions.InvalidHeader(_reason(exc, url)) from None
+        except (HTTPError, ValueError) as exc:
+            raise requests.exceptions.RequestException(_reason(exc, url)) from None
+
+    def _manager(self, verify: bool | str) -> urllib3.PoolManager:
+        with self._lock:
+            manager = self._managers.get(verify)
+            if manager is None:
+                manager = urllib3.PoolManager(
+                    num_pools=_POOLS_PER_MANAGER, maxsize=self.pool_size, **_tls_settings(verify)
+                )
+                self._managers[verify] = manager
+            return manager
+
+    def close(self) -> None:
+        with self._lock:
+            managers, self._managers = list(self._managers.values()), {}
+        for manager in managers:
+            manager.clear()
+
+
+def _tls_settings(verify: bool | str) -> dict[str, Any]:
+    """urllib3's TLS settings for requests' ``verify`` value, as ``HTTPAdapter.cert_verify`` sets them."""
+    if verify is False:
+        return {"cert_reqs": "CERT_NONE"}
+    location = DEFAULT_CA_BUNDLE_PATH if verify is True else verify
+    if not location or not os.path.exists(location):
+        raise requests.exceptions.SSLError(
+            f"Could not find a suitable TLS CA certificate bundle, invalid path: {location}"
+        )
+    if os.path.isdir(location):
+        return {"cert_reqs": "CERT_REQUIRED", "ca_cert_dir": location}
+    return {"cert_reqs": "CERT_REQUIRED", "ca_certs": location}
+
+
+def _as_requests_response(raw: urllib3.BaseHTTPResponse, url: str) -> requests.Response:
+    """What ``HTTPAdapter.build_response`` makes of an answer, less the cookie jar (no cookies here)."""
+    response = requests.Response()
+    response.status_code = raw.status
+    response.headers = CaseInsensitiveDict(raw.headers)
+    response.encoding = get_encoding_from_headers(response.headers)
+    response.raw = raw
+    response.reason = raw.reason or ""
+    response.url = url
+    return response
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    # The URL's query is a credential: name the request without it.
+    return f"{type(exc).__name__} on {display_url(url)}"
