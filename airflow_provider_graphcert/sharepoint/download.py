@@ -291,9 +291,11 @@ class FileDownloader:
             _Hashing(body.hasher, in_background=threaded) as hashing,
             _Writeback(body.handle, enabled=large) as writeback,
         ):
-            raw = _plain_body(response) if large else None
-            chunks = _read_into_buffer(raw, self.chunk_bytes, limit) if raw is not None else None
-            if chunks is None:
+            raw = _plain_body(response)
+            chunks: Iterator[bytes | memoryview]
+            if raw is not None:
+                chunks = _read_into_buffer(raw, min(self.chunk_bytes, limit + 1), limit)
+            else:
                 chunks = response.iter_content(chunk_size=self.chunk_bytes)
             copied = 0
             for chunk in chunks:
@@ -313,15 +315,20 @@ class FileDownloader:
                 copied += len(chunk)
                 if self.on_bytes is not None:
                     self.on_bytes(len(chunk))
+        if raw is not None and raw.isclosed():
+            # Read to its end under urllib3's feet: hand the connection back to the pool for the next
+            # file (closing the response would drop it, and every small file would pay a TLS handshake).
+            response.raw.release_conn()
         return copied
 
 
 def _plain_body(response: requests.Response) -> http.client.HTTPResponse | None:
     """The undecoded body stream under requests and urllib3, when the bytes on the wire are the file's.
 
-    Large bodies are read from it straight into one reused buffer: requests' ``iter_content`` copies
-    each chunk two or three times through freshly allocated objects (docs/benchmarks.md: 1 GiB
-    download). A compressed body, or a urllib3 without this attribute, keeps the general path.
+    Bodies are read from it straight into one reused buffer: requests' ``iter_content`` copies each
+    chunk two or three times through freshly allocated objects (docs/benchmarks.md: 1 GiB download),
+    and for a small file its generators cost more CPU than the read itself. A compressed body, or a
+    urllib3 without this attribute, keeps the general path.
     """
     if response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
         return None

@@ -291,7 +291,11 @@ class DownloadEngine:
                     except MalformedItemError as exc:
                         result.failed[relative] = str(exc)
                         continue
-                    if self.incremental and self.manifest.unchanged(relative, item, self.landing.stat(destination)):
+                    if (
+                        self.incremental
+                        and self.manifest.knows(relative)
+                        and self.manifest.unchanged(relative, item, self.landing.stat(destination))
+                    ):
                         result.skipped.append(relative)
                         continue
                     self.progress.add_total(size)

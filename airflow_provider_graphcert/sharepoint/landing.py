@@ -43,7 +43,7 @@ from airflow_provider_graphcert.files import (
     remove_stale_temp_files,
 )
 from airflow_provider_graphcert.sharepoint.download import DownloadedFile, FileDownloader
-from airflow_provider_graphcert.sharepoint.local_names import UnsafeNameError, local_path, safe_segment
+from airflow_provider_graphcert.sharepoint.local_names import LocalTree, UnsafeNameError, safe_segment
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,7 @@ class LocalLanding:
     def __post_init__(self) -> None:
         self.label = str(self.root)
         self._state = LocalStateFiles(self.root)
+        self._tree = LocalTree(self.root)
 
     @property
     def state(self) -> StateFiles:
@@ -163,7 +164,7 @@ class LocalLanding:
             yield
 
     def destination(self, relative: str) -> str:
-        return str(local_path(self.root, relative))
+        return str(self._tree.path(relative))
 
     def land(self, downloader: FileDownloader, drive_id: str, item: dict[str, Any], destination: str) -> DownloadedFile:
         return downloader.download(drive_id, item, Path(destination))

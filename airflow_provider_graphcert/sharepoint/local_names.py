@@ -44,14 +44,41 @@ def safe_segment(name: str) -> str:
     return name
 
 
+class LocalTree:
+    """Local paths below one target folder, checked like :func:`local_path`, for one job.
+
+    The target is resolved once and each folder below it once, not every file's whole path:
+    ``Path.resolve`` costs one ``lstat`` per path component, which for a folder of small files was
+    a good part of planning each download (docs/benchmarks.md, bulk small files). A name that is
+    itself a symlink is still resolved and refused when it points outside the target.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self._root: Path | None = None
+        self._checked_folders: set[tuple[str, ...]] = set()
+
+    def path(self, relative: str) -> Path:
+        segments = [safe_segment(s) for s in relative.split("/") if s != ""]
+        if not segments:
+            raise UnsafeNameError("refusing an empty path")
+        folder = tuple(segments[:-1])
+        if folder not in self._checked_folders:
+            self._check_inside(self.target.joinpath(*folder), relative)
+            self._checked_folders.add(folder)
+        candidate = self.target.joinpath(*segments)
+        if os.path.islink(candidate):
+            self._check_inside(candidate, relative)
+        return candidate
+
+    def _check_inside(self, path: Path, relative: str) -> None:
+        if self._root is None:
+            self._root = self.target.resolve()
+        resolved = path.resolve()
+        if resolved != self._root and self._root not in resolved.parents:
+            raise UnsafeNameError(f"refusing {relative!r}: it resolves outside {self.target}")
+
+
 def local_path(target: Path, relative: str) -> Path:
     """``target / relative`` after checking every segment and the resolved result."""
-    segments = [safe_segment(s) for s in relative.split("/") if s != ""]
-    if not segments:
-        raise UnsafeNameError("refusing an empty path")
-    candidate = target.joinpath(*segments)
-    root = target.resolve()
-    resolved = candidate.resolve()
-    if resolved != root and root not in resolved.parents:
-        raise UnsafeNameError(f"refusing {relative!r}: it resolves outside {target}")
-    return candidate
+    return LocalTree(target).path(relative)

@@ -62,6 +62,11 @@ class Manifest:
             else:
                 self._entries[relative] = record
 
+    def knows(self, relative: str) -> bool:
+        """Whether an earlier run recorded ``relative`` (only then is the landed file worth a stat)."""
+        with self._lock:
+            return relative in self._entries
+
     def unchanged(self, relative: str, item: dict[str, Any], landed: tuple[int, int | None] | None) -> bool:
         """True when what landed (size, mtime) is what we downloaded last time and the remote item did not change."""
         with self._lock:
