@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -67,6 +68,16 @@ class BenchEmulator:
         self.seed_seconds = time.perf_counter() - started
         self.info = json.loads(ready.read_text(encoding="utf-8"))
         return self
+
+    def cpu_seconds(self) -> float:
+        """CPU (user + system, all threads) the emulator process has used so far; 0 where /proc is missing."""
+        if self.process is None:
+            return 0.0
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def set_latency(self, seconds: float) -> None:
         """Delay every answer by ``seconds`` (a network between client and service); 0 for none."""

@@ -344,24 +344,37 @@ def _transfer(
         for client in _python_clients(run):
             if "error" in record.get(client, {}):
                 continue
+            emulator_cpu = run.emulator.cpu_seconds()
             try:
                 result = run.run(client, workload)
             except ChildFailed as exc:
                 record[client] = {"error": _last_error(run.logs / f"{client}.log") or str(exc)}
                 continue
-            entry = record.setdefault(client, {"runs": [], "peak_rss_bytes": 0})
+            entry = record.setdefault(client, _new_entry())
             entry["runs"].append(result.output["seconds"])
             entry["peak_rss_bytes"] = max(entry["peak_rss_bytes"], result.peak_rss_bytes)
-            entry["check"] = {k: v for k, v in result.output.items() if k != "seconds"}
+            # The operation's own CPU (the child reports it), not the interpreter's start-up.
+            entry["cpu_runs"].append(result.output.get("cpu_seconds", result.cpu_seconds))
+            entry["emulator_cpu_runs"].append(run.emulator.cpu_seconds() - emulator_cpu)
+            entry["check"] = {k: v for k, v in result.output.items() if k not in ("seconds", "cpu_seconds")}
         for key, step in curl_steps.items():
+            emulator_cpu = run.emulator.cpu_seconds()
             result = step()
-            entry = record.setdefault(key, {"runs": [], "peak_rss_bytes": 0})
+            entry = record.setdefault(key, _new_entry())
             entry["runs"].append(result.wall_seconds)
             entry["peak_rss_bytes"] = max(entry["peak_rss_bytes"], result.peak_rss_bytes)
+            entry["cpu_runs"].append(result.cpu_seconds)
+            entry["emulator_cpu_runs"].append(run.emulator.cpu_seconds() - emulator_cpu)
     for entry in record.values():
         if "runs" in entry:
             entry["median_seconds"] = median(entry["runs"])
+            entry["median_cpu_seconds"] = median(entry["cpu_runs"])
+            entry["median_emulator_cpu_seconds"] = median(entry["emulator_cpu_runs"])
     run.results[name] = record
+
+
+def _new_entry() -> dict[str, Any]:
+    return {"runs": [], "peak_rss_bytes": 0, "cpu_runs": [], "emulator_cpu_runs": []}
 
 
 def small_files(run: Run) -> None:

@@ -32,6 +32,7 @@ class ChildResult:
     wall_seconds: float
     peak_rss_bytes: int  # the command's (and its waited-for descendants') maximum resident set
     output: dict[str, Any] = field(default_factory=dict)
+    cpu_seconds: float = 0.0  # user + system CPU of the whole process (GNU time's %U + %S)
 
 
 def run_child(
@@ -52,7 +53,7 @@ def run_child(
         started = time.time()
         clock = time.perf_counter()
         process = subprocess.Popen(
-            [GNU_TIME, "--format", "%M", "--output", str(rss_report), *argv],
+            [GNU_TIME, "--format", "%M %U %S", "--output", str(rss_report), *argv],
             env=dict(env),
             cwd=cwd,
             stdout=subprocess.PIPE,
@@ -61,7 +62,7 @@ def run_child(
         )
         stdout, status = _wait(process, timeout)
         wall = time.perf_counter() - clock
-        peak_kib = _reported_kib(rss_report)
+        peak_kib, cpu = _reported(rss_report)
     finally:
         rss_report.unlink(missing_ok=True)
         if log is not None and not isinstance(stderr_target, int):
@@ -73,13 +74,19 @@ def run_child(
     for line in stdout.decode("utf-8", "replace").splitlines():
         if line.startswith(RESULT_PREFIX):
             output = json.loads(line[len(RESULT_PREFIX) :])
-    return ChildResult(started=started, wall_seconds=wall, peak_rss_bytes=peak_kib * 1024, output=output)
+    return ChildResult(
+        started=started, wall_seconds=wall, peak_rss_bytes=peak_kib * 1024, output=output, cpu_seconds=cpu
+    )
 
 
-def _reported_kib(report: Path) -> int:
-    """GNU time's %M (maximum resident set in KiB), the last line of its report."""
+def _reported(report: Path) -> tuple[int, float]:
+    """GNU time's %M (maximum resident set in KiB) and %U + %S (CPU seconds), the last line of its report."""
     lines = [line for line in report.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-    return int(lines[-1]) if lines and lines[-1].strip().isdigit() else 0
+    fields = lines[-1].split() if lines else []
+    try:
+        return int(fields[0]), float(fields[1]) + float(fields[2])
+    except (IndexError, ValueError):
+        return 0, 0.0
 
 
 def _wait(process: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, int]:

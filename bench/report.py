@@ -190,7 +190,8 @@ def table(results: dict[str, Any]) -> str:
         if goal.get("detail"):
             shown += f" ({goal['detail']})"
         lines.append(f"| {goal['goal']} | {shown} | {goal['target']} | {'yes' if goal['met'] else '**no**'} |")
-    lines += ["", _workload_table(results), "", _cold_table(results), "", _token_table(results)]
+    lines += ["", _workload_table(results), "", _cpu_table(results)]
+    lines += ["", _cold_table(results), "", _token_table(results)]
     footprint = results.get("footprint")
     if footprint:
         lines += ["", _footprint_table(footprint)]
@@ -237,6 +238,36 @@ def _workload_table(results: dict[str, Any]) -> str:
             label = f"-P {small.get('curl_parallelism', '?')}" if other == "curl-parallel" else "+ fsync"
             other_cell = f"{label}: {_cell(results, section, other, unit, amount)}"
         lines.append(f"| {title} | " + " | ".join(cells) + f" | {other_cell} |")
+    return "\n".join(lines)
+
+
+_CPU_ROWS = (
+    ("small_files", "bulk small files"),
+    ("small_files_latency", "the same, with latency"),
+    ("large_download", "1 GiB download"),
+    ("large_upload", "1 GiB upload"),
+    ("listing", "paged listing"),
+)
+
+
+def _cpu_table(results: dict[str, Any]) -> str:
+    """Client CPU + the emulator's CPU per run: on 2 cores their sum bounds the wall time."""
+    clients = [*COLUMNS, ("curl-parallel", "curl -P 8")]
+    lines = [
+        "| CPU seconds per run (median): client + emulator | " + " | ".join(label for _, label in clients) + " |",
+        "|---" * (len(clients) + 1) + "|",
+    ]
+    for section, title in _CPU_ROWS:
+        record = results.get(section, {})
+        cells = []
+        for client, _ in clients:
+            entry = record.get(client, {})
+            if "median_cpu_seconds" in entry:
+                cells.append(f"{entry['median_cpu_seconds']:.2f} + {entry['median_emulator_cpu_seconds']:.2f}")
+            else:
+                cells.append("-")
+        if any(cell != "-" for cell in cells):
+            lines.append(f"| {title} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = f"{OWN_FILE_PREFIX}manifest.json"
 LEGACY_MANIFEST_NAME = ".graphcert-manifest.json"
 _VERSION = 1
+# One encoder for every journal line: json.dumps with options builds a new one per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 __all__ = ["JOURNAL_NAME", "LEGACY_MANIFEST_NAME", "MANIFEST_NAME", "Manifest"]
 
@@ -100,12 +102,12 @@ class Manifest:
         entry = {"id": item_id, "eTag": e_tag, "size": size, "mtime": mtime, "quickXorHash": quick_xor_hash}
         with self._lock:
             self._entries[relative] = entry
-        self.state.append_journal(json.dumps({"path": relative, **entry}, separators=(",", ":")))
+        self.state.append_journal(_COMPACT.encode({"path": relative, **entry}))
 
     def forget(self, relative: str) -> None:
         with self._lock:
             self._entries.pop(relative, None)
-        self.state.append_journal(json.dumps({"path": relative, "forget": True}, separators=(",", ":")))
+        self.state.append_journal(_COMPACT.encode({"path": relative, "forget": True}))
 
     def paths(self) -> list[str]:
         with self._lock:
@@ -115,7 +117,9 @@ class Manifest:
         """Write the snapshot, then drop the journal it now contains (and an old-format manifest)."""
         with self._lock:
             payload = {"version": _VERSION, "files": dict(self._entries)}
-        self.state.write_text(MANIFEST_NAME, json.dumps(payload, indent=0, sort_keys=True))
+        # No indent: the C encoder then does the work (indent=0 switches to the pure-Python one, which
+        # cost 17 ms per 2,000 files against 3 ms; docs/benchmarks.md).
+        self.state.write_text(MANIFEST_NAME, json.dumps(payload, sort_keys=True, separators=(",", ":")))
         self.state.clear_journal()
         if self._legacy:
             self.state.remove(LEGACY_MANIFEST_NAME)
