@@ -31,7 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--clients",
         default="provider,handwritten",
-        help="comma-separated: provider, provider-base (with --baseline), handwritten, curl, curl-parallel",
+        help="comma-separated: provider, provider-base (with --baseline), handwritten, curl, curl-parallel, "
+        "curl-durable",
     )
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument("--runs", type=int, default=3)
@@ -72,6 +73,15 @@ def _curl(run: Run, workload: str, client: str) -> ChildResult:
         return run.curl.download_many(harness._download_urls(run), target, parallel)
     if workload == "listing":
         return run.curl.fetch_pages(harness._page_links(run))
+    if workload == "large-down":
+        info = run.info
+        item = harness._item(run, f"drives/{info['drive_id']}/items/{info['large_item_id']}")
+        target = SCRATCH_DIR / "out" / "curl" / "large" / "big.bin"
+        return run.curl.download_one(item["@microsoft.graph.downloadUrl"], target, durable=client == "curl-durable")
+    if workload == "large-up":
+        remote = f"{run.info['upload_folder']}/curl/{run.upload_file.name}"
+        fragments = SCRATCH_DIR / "upload" / f"fragments-{run.upload_file.stat().st_size}"
+        return run.curl.upload(run.upload_file, fragments, remote)
     raise SystemExit(f"no curl form of {workload} here; use python -m bench --only")
 
 

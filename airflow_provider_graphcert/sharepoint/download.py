@@ -22,7 +22,7 @@ from typing import IO, Any
 import requests
 
 from airflow_provider_graphcert.errors import GraphCertError, GraphRequestError, GraphTransportError
-from airflow_provider_graphcert.files import atomic_writer
+from airflow_provider_graphcert.files import FolderSync, atomic_writer
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.graph.retry import RetryBudget
 from airflow_provider_graphcert.quickxorhash import QuickXorHash, numpy_or_none
@@ -119,11 +119,14 @@ class FileDownloader:
         chunk_bytes: int = DOWNLOAD_CHUNK_BYTES,
         on_bytes: Callable[[int], None] | None = None,
         require_hash: bool = False,
+        folders: FolderSync | None = None,
     ) -> None:
         self.client = client
         self.chunk_bytes = chunk_bytes
         self.on_bytes = on_bytes
         self.require_hash = require_hash
+        # A folder job's: folders are created once and fsynced when it ends (files.FolderSync).
+        self.folders = folders
 
     def fresh_item(self, drive_id: str, item_id: str) -> dict[str, Any]:
         item = self.client.get_json(f"drives/{drive_id}/items/{item_id}")
@@ -146,7 +149,8 @@ class FileDownloader:
             )
         return location
 
-    def download(self, drive_id: str, item: dict[str, Any], target: Path) -> DownloadedFile:
+    def download(self, drive_id: str, item: dict[str, Any], target: Path, *, durable: bool = True) -> DownloadedFile:
+        """Land ``item`` at ``target``; ``durable=False`` for a scratch copy that need not survive a crash."""
         if not is_file(item):
             raise GraphCertError(f"Item {item_label(item)} is not a file.")
         version = _Version.of(item)
@@ -159,8 +163,8 @@ class FileDownloader:
         assert self.client.retry is not None
         budget = RetryBudget(self.client.retry)
         url_refreshes = restarts = resumed = 0
-        with atomic_writer(target, "wb") as handle:
-            body = _Body(handle)
+        with atomic_writer(target, "wb", durable=durable, folders=self.folders) as handle:
+            body = _Body(handle, writeback=durable)
             while True:
                 headers = self._resume_headers(body.written, version)
                 response = self.client.request(
@@ -206,9 +210,11 @@ class FileDownloader:
                     response.close()
             digest = body.hasher.b64digest()
             self._check(version, item, body.written, digest)
-        mtime = remote_mtime(version.item)
-        if mtime is not None:
-            os.utime(target, (mtime, mtime))
+            mtime = remote_mtime(version.item)
+            if mtime is not None:
+                # Through the descriptor, before the file's fsync: the time is then as durable as the bytes.
+                handle.flush()
+                os.utime(handle.fileno(), (mtime, mtime))
         return DownloadedFile(
             path=str(target),
             item_id=str(item["id"]),
@@ -289,7 +295,7 @@ class FileDownloader:
         threaded = large and numpy_or_none() is None
         with (
             _Hashing(body.hasher, in_background=threaded) as hashing,
-            _Writeback(body.handle, enabled=large) as writeback,
+            _Writeback(body.handle, enabled=large and body.writeback) as writeback,
         ):
             raw = _plain_body(response)
             chunks: Iterator[bytes | memoryview]
@@ -359,10 +365,12 @@ def _read_into_buffer(raw: http.client.HTTPResponse, chunk_bytes: int, limit: in
 class _Body:
     """The temp file being written and the hash of exactly the bytes it holds."""
 
-    def __init__(self, handle: IO[Any]) -> None:
+    def __init__(self, handle: IO[Any], *, writeback: bool = True) -> None:
         self.handle = handle
         self.hasher = QuickXorHash(accelerated=True)
         self.written = 0
+        # Early writeback serves the final fsync; a scratch copy that is read back at once skips both.
+        self.writeback = writeback
 
     def reset(self) -> None:
         self.handle.seek(0)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_graphcert.errors import ConfigurationError, GraphCertError, GraphTransportError
-from airflow_provider_graphcert.files import write_failure
+from airflow_provider_graphcert.files import FolderSync, write_failure
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.sharepoint.download import DownloadedFile, FileDownloader
 from airflow_provider_graphcert.sharepoint.item_fields import (
@@ -263,7 +263,19 @@ class DownloadEngine:
     require_hash: bool = False
 
     def run(self, plan: Iterable[tuple[str, dict[str, Any], str]], result: FolderDownloadResult) -> None:
-        downloader = FileDownloader(self.client, on_bytes=self.progress.advance, require_hash=self.require_hash)
+        folders = FolderSync()
+        downloader = FileDownloader(
+            self.client, on_bytes=self.progress.advance, require_hash=self.require_hash, folders=folders
+        )
+        try:
+            self._run(downloader, plan, result)
+        finally:
+            # Before the job reports anything: every rename of this run is durable (files.FolderSync).
+            folders.sync()
+
+    def _run(
+        self, downloader: FileDownloader, plan: Iterable[tuple[str, dict[str, Any], str]], result: FolderDownloadResult
+    ) -> None:
         futures: dict[Future[DownloadedFile], str] = {}
         stopping = threading.Event()
 

@@ -292,7 +292,9 @@ class StoreLanding:
 
     def land(self, downloader: FileDownloader, drive_id: str, item: dict[str, Any], destination: str) -> DownloadedFile:
         with tempfile.TemporaryDirectory(prefix="graphcert-spool-", dir=self.spool_dir) as spool:
-            done = downloader.download(drive_id, item, Path(spool) / "body")
+            # The spool copy only bridges to the store (a crash starts the file over), so no fsync:
+            # it would write every byte to the local disk once more before the store gets it.
+            done = downloader.download(drive_id, item, Path(spool) / "body", durable=False)
             if _commits_on_close(self.fs):
                 # The object appears whole when the write completes, or not at all: no temp key,
                 # and no server-side copy of every file (which doubles the store's work).
