@@ -18,6 +18,7 @@ import os
 import threading
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -50,6 +51,7 @@ class DirectTransport:
         self.pool_size = pool_size
         self.headers = {**_DEFAULT_HEADERS, "User-Agent": user_agent}
         self._managers: dict[bool | str, urllib3.PoolManager] = {}
+        self._pools: dict[tuple[str, str, bool | str], urllib3.HTTPConnectionPool] = {}
         self._lock = threading.Lock()
 
     def send(
@@ -65,12 +67,14 @@ class DirectTransport:
     ) -> requests.Response:
         """One attempt, no retries and no redirects: those are the caller's (``GraphClient.request``)."""
         try:
-            raw = self._manager(verify).urlopen(
+            pool, target = self._pool(url, verify)
+            raw = pool.urlopen(
                 method,
-                url,
-                body=body,
+                target,
+                body=body,  # type: ignore[arg-type]  # urllib3 sends any buffer (body_to_chunks); its hint omits memoryview
                 headers={**self.headers, **headers},
                 redirect=False,
+                assert_same_host=False,
                 retries=False,
                 preload_content=False,
                 decode_content=False,
@@ -97,19 +101,31 @@ class DirectTransport:
         except (HTTPError, ValueError) as exc:
             raise requests.exceptions.RequestException(_reason(exc, url)) from None
 
-    def _manager(self, verify: bool | str) -> urllib3.PoolManager:
-        with self._lock:
-            manager = self._managers.get(verify)
-            if manager is None:
-                manager = urllib3.PoolManager(
-                    num_pools=_POOLS_PER_MANAGER, maxsize=self.pool_size, **_tls_settings(verify)
-                )
-                self._managers[verify] = manager
-            return manager
+    def _pool(self, url: str, verify: bool | str) -> tuple[urllib3.HTTPConnectionPool, str]:
+        """The connection pool for ``url``'s origin, and the target to request from it (path and query).
+
+        Looked up by our own split of the URL: urllib3's ``PoolManager.urlopen`` parses every URL
+        again and builds a pool key of some thirty fields per request.
+        """
+        parts = urlsplit(url)
+        target = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
+        key = (parts.scheme, parts.netloc, verify)
+        pool = self._pools.get(key)
+        if pool is None:
+            with self._lock:
+                manager = self._managers.get(verify)
+                if manager is None:
+                    manager = urllib3.PoolManager(
+                        num_pools=_POOLS_PER_MANAGER, maxsize=self.pool_size, **_tls_settings(verify)
+                    )
+                    self._managers[verify] = manager
+                pool = manager.connection_from_url(url)
+                self._pools[key] = pool
+        return pool, target
 
     def close(self) -> None:
         with self._lock:
-            managers, self._managers = list(self._managers.values()), {}
+            managers, self._managers, self._pools = list(self._managers.values()), {}, {}
         for manager in managers:
             manager.clear()
 

@@ -6,7 +6,7 @@ import hashlib
 import warnings
 from dataclasses import replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, Variable
 from airflow.sdk.log import mask_secret
@@ -17,7 +17,9 @@ from airflow_provider_graphcert.errors import GraphCertError
 from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.graph.retry import RetryPolicy
 from airflow_provider_graphcert.settings import CONN_TYPE, ConnectionSettings, parse_extra
-from airflow_provider_graphcert.sharepoint.service import SharePoint
+
+if TYPE_CHECKING:
+    from airflow_provider_graphcert.sharepoint.service import SharePoint
 
 # PEM lines are 64 characters; masking each one too catches a key printed in pieces.
 _MIN_MASKED_LINE = 16
@@ -134,6 +136,10 @@ class GraphCertHook(BaseHook):
     @cached_property
     def sharepoint(self) -> SharePoint:
         """SharePoint jobs (resolve, download, upload, sync, lists) over this hook's client."""
+        # Imported here: a task that only calls Graph does not load the SharePoint jobs (about a
+        # fifth of the hook's import time; docs/benchmarks.md, cold start).
+        from airflow_provider_graphcert.sharepoint.service import SharePoint
+
         return SharePoint(self.get_conn(), logger=self.log)
 
 
