@@ -14,10 +14,9 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, cast
 
 from airflow_provider_graphcert.errors import (
     ConfigurationError,
@@ -54,6 +53,9 @@ SIMPLE_UPLOAD_MAX_BYTES = 4 * 1024 * 1024
 FRAGMENT_MULTIPLE_BYTES = 320 * 1024
 FRAGMENT_MAX_BYTES = 60 * 1024 * 1024
 DEFAULT_FRAGMENT_BYTES = 32 * FRAGMENT_MULTIPLE_BYTES  # 10 MiB, inside the recommended 5-10 MiB
+# A fragment of a local file is read and sent this much at a time through one reused buffer: a
+# whole fragment in memory beside Airflow and numpy would pass 150 MB (docs/benchmarks.md).
+LOCAL_READ_BLOCK_BYTES = 1024 * 1024
 # A session that disappears (404) mid-upload is started again this many times.
 SESSION_RESTARTS = 2
 # Rounds in a row in which the session does not ask for anything beyond what it asked before (a
@@ -257,42 +259,37 @@ class FileUploader:
         )
 
     def _send_fragments(self, upload_url: str, local: UploadFile, size: int) -> tuple[dict[str, Any], str]:
-        hasher = QuickXorHash()
+        # numpy when installed: the hash keeps up with the socket (docs/benchmarks.md: 1 GiB upload).
+        hasher = QuickXorHash(accelerated=True)
         hashed = 0  # bytes fed to the hasher, always a prefix of the file
         offset = 0
         stall = _StallGuard(local.name, size)
-        response: requests.Response | None = None
-        with _opened(local) as handle, ThreadPoolExecutor(1, thread_name_prefix="graphcert-hash") as hashing:
+        # One buffer for every read, filled in place: no new object, page faults or copy per fragment.
+        buffer = memoryview(bytearray(min(_read_block_bytes(local, self.fragment_bytes), size)))
+        with _opened(local) as handle:
             while True:
-                # Let go of the previous fragment (the response holds it too) before reading the next:
-                # one fragment in memory at a time, not two (docs/benchmarks.md: peak RSS).
-                chunk, response = b"", None
-                chunk = _read_exactly(local, handle, offset, min(self.fragment_bytes, size - offset))
-                end = offset + len(chunk) - 1
-                # Hash the fragment while it is on the wire (sending releases the GIL); the result
-                # counts only once Graph has accepted the fragment, in order (docs/benchmarks.md).
-                ahead = hashing.submit(_hashed_with, hasher, chunk) if hashed == offset else None
+                length = min(self.fragment_bytes, size - offset)
+                end = offset + length - 1
+                body = _FragmentBody(local, handle, offset, length, buffer, hasher if hashed == offset else None)
                 response = self.client.request(
                     "PUT",
                     upload_url,
                     authenticated=False,
-                    data=chunk,
-                    headers={"Content-Range": f"bytes {offset}-{end}/{size}", "Content-Length": str(len(chunk))},
+                    # The transport sends any body urllib3 takes, here the blocks as they are read
+                    # (graph/direct_transport.py); GraphClient.request's annotation says bytes only.
+                    data=cast(bytes, body),
+                    headers={"Content-Range": f"bytes {offset}-{end}/{size}", "Content-Length": str(length)},
                     raise_for_status=False,
                 )
-                if response.status_code in (200, 201):
-                    if ahead is not None:
-                        hasher = ahead.result()
-                        hashed += len(chunk)
+                if response.status_code in (200, 201, 202):
+                    # The hash counts a fragment only once Graph has accepted it, in order.
+                    if body.hashed is not None:
+                        hasher, hashed = body.hashed, hashed + length
                     if self.on_bytes is not None:
-                        self.on_bytes(len(chunk))
-                    return _json_or_none(response), self._finish_hash(hasher, hashed, local, handle, size)
-                if response.status_code == 202:
-                    if ahead is not None:
-                        hasher = ahead.result()
-                        hashed += len(chunk)
-                    if self.on_bytes is not None:
-                        self.on_bytes(len(chunk))
+                        self.on_bytes(length)
+                    if response.status_code != 202:
+                        digest = self._finish_hash(hasher, hashed, local, handle, size, buffer)
+                        return _json_or_none(response), digest
                     offset = stall.next_round(_ranges_of(response))
                     continue
                 if response.status_code == 416:
@@ -311,11 +308,13 @@ class FileUploader:
                     status=response.status_code,
                 )
 
-    def _finish_hash(self, hasher: QuickXorHash, hashed: int, local: UploadFile, handle: IO[bytes], size: int) -> str:
+    def _finish_hash(
+        self, hasher: QuickXorHash, hashed: int, local: UploadFile, handle: IO[bytes], size: int, buffer: memoryview
+    ) -> str:
         # If Graph made us skip ahead (416), hash the rest from the file so the digest is complete.
         try:
             while hashed < size:
-                block = _read_exactly(local, handle, hashed, min(DEFAULT_FRAGMENT_BYTES, size - hashed))
+                block = _read_into(local, handle, hashed, buffer[: min(len(buffer), size - hashed)])
                 hasher.update(block)
                 hashed += len(block)
         except UploadSourceError:
@@ -364,6 +363,32 @@ def _read_exactly(local: UploadFile, handle: IO[bytes], offset: int, length: int
     return chunk
 
 
+def _read_into(local: UploadFile, handle: IO[bytes], offset: int, target: memoryview) -> memoryview:
+    """``target`` filled with the source's bytes from ``offset``, or one clear error, as ``_read_exactly``.
+
+    ``readinto`` where the stream has it (local files, fsspec files): no new object per fragment.
+    """
+    wanted = len(target)
+    got = 0
+    try:
+        handle.seek(offset)
+        readinto = getattr(handle, "readinto", None)
+        while got < wanted:
+            if readinto is not None:
+                count = readinto(target[got:])
+            else:
+                block = handle.read(wanted - got)
+                count = len(block)
+                target[got : got + count] = block
+            if not count:
+                break  # the end of the source: fewer bytes than announced
+            got += count
+    except OSError as exc:  # the disk, the store's network, or an object replaced meanwhile
+        raise _read_failed(local, offset, exc) from None
+    _check_length(local, offset, got, wanted)
+    return target
+
+
 def _read_failed(local: UploadFile, offset: int, exc: OSError) -> UploadSourceError:
     return UploadSourceError(
         f"Reading {local.label} at offset {offset:,} failed ({type(exc).__name__}: {exc}); the upload was abandoned "
@@ -380,11 +405,51 @@ def _check_length(local: UploadFile, offset: int, got: int, wanted: int) -> None
         )
 
 
-def _hashed_with(hasher: QuickXorHash, chunk: bytes) -> QuickXorHash:
-    """A copy of ``hasher`` that has also seen ``chunk`` (the original stays as it was)."""
-    advanced = hasher.copy()
-    advanced.update(chunk)
-    return advanced
+def _read_block_bytes(local: UploadFile, fragment_bytes: int) -> int:
+    """How much of a fragment one read asks for: a store answers each read with one ranged request."""
+    return min(LOCAL_READ_BLOCK_BYTES, fragment_bytes) if isinstance(local, LocalFile) else fragment_bytes
+
+
+class _FragmentBody:
+    """One fragment's bytes for a PUT, read from the source into ``buffer`` block by block as they are sent.
+
+    Memory stays one block, not one fragment. Each block is sent (``sendall`` returns) before the
+    next is read over it. Iterable again for the client's retries, each pass re-reading the
+    source; ``hashed`` is ``hasher`` advanced by the last complete pass (None without a hasher).
+    A read that fails or comes up short raises ``UploadSourceError`` out of the send: the
+    fragment is cut off, so Graph cannot take it as complete.
+    """
+
+    def __init__(
+        self,
+        local: UploadFile,
+        handle: IO[bytes],
+        offset: int,
+        length: int,
+        buffer: memoryview,
+        hasher: QuickXorHash | None,
+    ) -> None:
+        self.local, self.handle, self.offset, self.length = local, handle, offset, length
+        self.buffer = buffer
+        self.hasher = hasher
+        self.hashed: QuickXorHash | None = None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[memoryview]:
+        self.hashed = None
+        advancing = self.hasher.copy() if self.hasher is not None else None
+        sent = 0
+        while sent < self.length:
+            block = _read_into(
+                self.local, self.handle, self.offset + sent, self.buffer[: min(len(self.buffer), self.length - sent)]
+            )
+            if advancing is not None:
+                advancing.update(block)
+            yield block
+            sent += len(block)
+        self.hashed = advancing
 
 
 class _StallGuard:
