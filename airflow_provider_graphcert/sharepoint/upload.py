@@ -26,7 +26,7 @@ from airflow_provider_graphcert.errors import (
     GraphTransportError,
 )
 from airflow_provider_graphcert.graph.client import GraphClient
-from airflow_provider_graphcert.quickxorhash import QuickXorHash
+from airflow_provider_graphcert.quickxorhash import BytesLike, QuickXorHash
 from airflow_provider_graphcert.sharepoint.download import remote_hash
 from airflow_provider_graphcert.sharepoint.locations import encode_path
 from airflow_provider_graphcert.sharepoint.upload_sources import LocalFile, UploadFile
@@ -264,13 +264,12 @@ class FileUploader:
         hashed = 0  # bytes fed to the hasher, always a prefix of the file
         offset = 0
         stall = _StallGuard(local.name, size)
-        # One buffer for every read, filled in place: no new object, page faults or copy per fragment.
-        buffer = memoryview(bytearray(min(_read_block_bytes(local, self.fragment_bytes), size)))
         with _opened(local) as handle:
+            reader = _SourceReader(local, handle, size)
             while True:
                 length = min(self.fragment_bytes, size - offset)
                 end = offset + length - 1
-                body = _FragmentBody(local, handle, offset, length, buffer, hasher if hashed == offset else None)
+                body = _FragmentBody(reader, offset, length, hasher if hashed == offset else None)
                 response = self.client.request(
                     "PUT",
                     upload_url,
@@ -288,7 +287,7 @@ class FileUploader:
                     if self.on_bytes is not None:
                         self.on_bytes(length)
                     if response.status_code != 202:
-                        digest = self._finish_hash(hasher, hashed, local, handle, size, buffer)
+                        digest = self._finish_hash(hasher, hashed, reader)
                         return _json_or_none(response), digest
                     offset = stall.next_round(_ranges_of(response))
                     continue
@@ -308,15 +307,12 @@ class FileUploader:
                     status=response.status_code,
                 )
 
-    def _finish_hash(
-        self, hasher: QuickXorHash, hashed: int, local: UploadFile, handle: IO[bytes], size: int, buffer: memoryview
-    ) -> str:
+    def _finish_hash(self, hasher: QuickXorHash, hashed: int, reader: _SourceReader) -> str:
         # If Graph made us skip ahead (416), hash the rest from the file so the digest is complete.
+        local = reader.local
         try:
-            while hashed < size:
-                block = _read_into(local, handle, hashed, buffer[: min(len(buffer), size - hashed)])
+            for block in reader.blocks(hashed, reader.size - hashed):
                 hasher.update(block)
-                hashed += len(block)
         except UploadSourceError:
             # Graph has committed the file by now: say so, instead of "nothing was committed".
             raise UploadSourceError(
@@ -405,50 +401,55 @@ def _check_length(local: UploadFile, offset: int, got: int, wanted: int) -> None
         )
 
 
-def _read_block_bytes(local: UploadFile, fragment_bytes: int) -> int:
-    """How much of a fragment one read asks for: a store answers each read with one ranged request."""
-    return min(LOCAL_READ_BLOCK_BYTES, fragment_bytes) if isinstance(local, LocalFile) else fragment_bytes
+class _SourceReader:
+    """Reads ranges of the source being uploaded, in the blocks that suit it.
+
+    A local file is read into one reused buffer, ``LOCAL_READ_BLOCK_BYTES`` at a time: no new
+    object, page faults or copy per fragment. A store answers each read with one ranged request,
+    so a range of it is read whole, as one object (a copy into a buffer would only add one).
+    """
+
+    def __init__(self, local: UploadFile, handle: IO[bytes], size: int) -> None:
+        self.local, self.handle, self.size = local, handle, size
+        self.buffer = memoryview(bytearray(min(LOCAL_READ_BLOCK_BYTES, size))) if isinstance(local, LocalFile) else None
+
+    def blocks(self, offset: int, length: int) -> Iterator[BytesLike]:
+        """The bytes ``offset`` to ``offset + length``, in order; a block is only valid until the next."""
+        done = 0
+        while done < length:
+            if self.buffer is None:
+                block: BytesLike = _read_exactly(self.local, self.handle, offset + done, length - done)
+            else:
+                wanted = min(len(self.buffer), length - done)
+                block = _read_into(self.local, self.handle, offset + done, self.buffer[:wanted])
+            yield block
+            done += len(block)
 
 
 class _FragmentBody:
-    """One fragment's bytes for a PUT, read from the source into ``buffer`` block by block as they are sent.
+    """One fragment's bytes for a PUT, read from the source block by block as they are sent.
 
-    Memory stays one block, not one fragment. Each block is sent (``sendall`` returns) before the
-    next is read over it. Iterable again for the client's retries, each pass re-reading the
-    source; ``hashed`` is ``hasher`` advanced by the last complete pass (None without a hasher).
-    A read that fails or comes up short raises ``UploadSourceError`` out of the send: the
-    fragment is cut off, so Graph cannot take it as complete.
+    Each block is sent (``sendall`` returns) before the next is read over it. Iterable again for
+    the client's retries, each pass re-reading the source; ``hashed`` is ``hasher`` advanced by
+    the last complete pass (None without a hasher). A read that fails or comes up short raises
+    ``UploadSourceError`` out of the send: the fragment is cut off, so Graph cannot take it whole.
     """
 
-    def __init__(
-        self,
-        local: UploadFile,
-        handle: IO[bytes],
-        offset: int,
-        length: int,
-        buffer: memoryview,
-        hasher: QuickXorHash | None,
-    ) -> None:
-        self.local, self.handle, self.offset, self.length = local, handle, offset, length
-        self.buffer = buffer
+    def __init__(self, reader: _SourceReader, offset: int, length: int, hasher: QuickXorHash | None) -> None:
+        self.reader, self.offset, self.length = reader, offset, length
         self.hasher = hasher
         self.hashed: QuickXorHash | None = None
 
     def __len__(self) -> int:
         return self.length
 
-    def __iter__(self) -> Iterator[memoryview]:
+    def __iter__(self) -> Iterator[BytesLike]:
         self.hashed = None
         advancing = self.hasher.copy() if self.hasher is not None else None
-        sent = 0
-        while sent < self.length:
-            block = _read_into(
-                self.local, self.handle, self.offset + sent, self.buffer[: min(len(self.buffer), self.length - sent)]
-            )
+        for block in self.reader.blocks(self.offset, self.length):
             if advancing is not None:
                 advancing.update(block)
             yield block
-            sent += len(block)
         self.hashed = advancing
 
 
