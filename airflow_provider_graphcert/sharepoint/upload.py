@@ -14,10 +14,9 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, cast
 
 from airflow_provider_graphcert.errors import (
     ConfigurationError,
@@ -27,7 +26,7 @@ from airflow_provider_graphcert.errors import (
     GraphTransportError,
 )
 from airflow_provider_graphcert.graph.client import GraphClient
-from airflow_provider_graphcert.quickxorhash import QuickXorHash
+from airflow_provider_graphcert.quickxorhash import BytesLike, QuickXorHash
 from airflow_provider_graphcert.sharepoint.download import remote_hash
 from airflow_provider_graphcert.sharepoint.locations import encode_path
 from airflow_provider_graphcert.sharepoint.upload_sources import LocalFile, UploadFile
@@ -54,6 +53,9 @@ SIMPLE_UPLOAD_MAX_BYTES = 4 * 1024 * 1024
 FRAGMENT_MULTIPLE_BYTES = 320 * 1024
 FRAGMENT_MAX_BYTES = 60 * 1024 * 1024
 DEFAULT_FRAGMENT_BYTES = 32 * FRAGMENT_MULTIPLE_BYTES  # 10 MiB, inside the recommended 5-10 MiB
+# A fragment of a local file is read and sent this much at a time through one reused buffer: a
+# whole fragment in memory beside Airflow and numpy would pass 150 MB (docs/benchmarks.md).
+LOCAL_READ_BLOCK_BYTES = 1024 * 1024
 # A session that disappears (404) mid-upload is started again this many times.
 SESSION_RESTARTS = 2
 # Rounds in a row in which the session does not ask for anything beyond what it asked before (a
@@ -257,42 +259,36 @@ class FileUploader:
         )
 
     def _send_fragments(self, upload_url: str, local: UploadFile, size: int) -> tuple[dict[str, Any], str]:
-        hasher = QuickXorHash()
+        # numpy when installed: the hash keeps up with the socket (docs/benchmarks.md: 1 GiB upload).
+        hasher = QuickXorHash(accelerated=True)
         hashed = 0  # bytes fed to the hasher, always a prefix of the file
         offset = 0
         stall = _StallGuard(local.name, size)
-        response: requests.Response | None = None
-        with _opened(local) as handle, ThreadPoolExecutor(1, thread_name_prefix="graphcert-hash") as hashing:
+        with _opened(local) as handle:
+            reader = _SourceReader(local, handle, size)
             while True:
-                # Let go of the previous fragment (the response holds it too) before reading the next:
-                # one fragment in memory at a time, not two (docs/benchmarks.md: peak RSS).
-                chunk, response = b"", None
-                chunk = _read_exactly(local, handle, offset, min(self.fragment_bytes, size - offset))
-                end = offset + len(chunk) - 1
-                # Hash the fragment while it is on the wire (sending releases the GIL); the result
-                # counts only once Graph has accepted the fragment, in order (docs/benchmarks.md).
-                ahead = hashing.submit(_hashed_with, hasher, chunk) if hashed == offset else None
+                length = min(self.fragment_bytes, size - offset)
+                end = offset + length - 1
+                body = _FragmentBody(reader, offset, length, hasher if hashed == offset else None)
                 response = self.client.request(
                     "PUT",
                     upload_url,
                     authenticated=False,
-                    data=chunk,
-                    headers={"Content-Range": f"bytes {offset}-{end}/{size}", "Content-Length": str(len(chunk))},
+                    # The transport sends any body urllib3 takes, here the blocks as they are read
+                    # (graph/direct_transport.py); GraphClient.request's annotation says bytes only.
+                    data=cast(bytes, body),
+                    headers={"Content-Range": f"bytes {offset}-{end}/{size}", "Content-Length": str(length)},
                     raise_for_status=False,
                 )
-                if response.status_code in (200, 201):
-                    if ahead is not None:
-                        hasher = ahead.result()
-                        hashed += len(chunk)
+                if response.status_code in (200, 201, 202):
+                    # The hash counts a fragment only once Graph has accepted it, in order.
+                    if body.hashed is not None:
+                        hasher, hashed = body.hashed, hashed + length
                     if self.on_bytes is not None:
-                        self.on_bytes(len(chunk))
-                    return _json_or_none(response), self._finish_hash(hasher, hashed, local, handle, size)
-                if response.status_code == 202:
-                    if ahead is not None:
-                        hasher = ahead.result()
-                        hashed += len(chunk)
-                    if self.on_bytes is not None:
-                        self.on_bytes(len(chunk))
+                        self.on_bytes(length)
+                    if response.status_code != 202:
+                        digest = self._finish_hash(hasher, hashed, reader)
+                        return _json_or_none(response), digest
                     offset = stall.next_round(_ranges_of(response))
                     continue
                 if response.status_code == 416:
@@ -311,13 +307,12 @@ class FileUploader:
                     status=response.status_code,
                 )
 
-    def _finish_hash(self, hasher: QuickXorHash, hashed: int, local: UploadFile, handle: IO[bytes], size: int) -> str:
+    def _finish_hash(self, hasher: QuickXorHash, hashed: int, reader: _SourceReader) -> str:
         # If Graph made us skip ahead (416), hash the rest from the file so the digest is complete.
+        local = reader.local
         try:
-            while hashed < size:
-                block = _read_exactly(local, handle, hashed, min(DEFAULT_FRAGMENT_BYTES, size - hashed))
+            for block in reader.blocks(hashed, reader.size - hashed):
                 hasher.update(block)
-                hashed += len(block)
         except UploadSourceError:
             # Graph has committed the file by now: say so, instead of "nothing was committed".
             raise UploadSourceError(
@@ -364,6 +359,32 @@ def _read_exactly(local: UploadFile, handle: IO[bytes], offset: int, length: int
     return chunk
 
 
+def _read_into(local: UploadFile, handle: IO[bytes], offset: int, target: memoryview) -> memoryview:
+    """``target`` filled with the source's bytes from ``offset``, or one clear error, as ``_read_exactly``.
+
+    ``readinto`` where the stream has it (local files, fsspec files): no new object per fragment.
+    """
+    wanted = len(target)
+    got = 0
+    try:
+        handle.seek(offset)
+        readinto = getattr(handle, "readinto", None)
+        while got < wanted:
+            if readinto is not None:
+                count = readinto(target[got:])
+            else:
+                block = handle.read(wanted - got)
+                count = len(block)
+                target[got : got + count] = block
+            if not count:
+                break  # the end of the source: fewer bytes than announced
+            got += count
+    except OSError as exc:  # the disk, the store's network, or an object replaced meanwhile
+        raise _read_failed(local, offset, exc) from None
+    _check_length(local, offset, got, wanted)
+    return target
+
+
 def _read_failed(local: UploadFile, offset: int, exc: OSError) -> UploadSourceError:
     return UploadSourceError(
         f"Reading {local.label} at offset {offset:,} failed ({type(exc).__name__}: {exc}); the upload was abandoned "
@@ -380,11 +401,56 @@ def _check_length(local: UploadFile, offset: int, got: int, wanted: int) -> None
         )
 
 
-def _hashed_with(hasher: QuickXorHash, chunk: bytes) -> QuickXorHash:
-    """A copy of ``hasher`` that has also seen ``chunk`` (the original stays as it was)."""
-    advanced = hasher.copy()
-    advanced.update(chunk)
-    return advanced
+class _SourceReader:
+    """Reads ranges of the source being uploaded, in the blocks that suit it.
+
+    A local file is read into one reused buffer, ``LOCAL_READ_BLOCK_BYTES`` at a time: no new
+    object, page faults or copy per fragment. A store answers each read with one ranged request,
+    so a range of it is read whole, as one object (a copy into a buffer would only add one).
+    """
+
+    def __init__(self, local: UploadFile, handle: IO[bytes], size: int) -> None:
+        self.local, self.handle, self.size = local, handle, size
+        self.buffer = memoryview(bytearray(min(LOCAL_READ_BLOCK_BYTES, size))) if isinstance(local, LocalFile) else None
+
+    def blocks(self, offset: int, length: int) -> Iterator[BytesLike]:
+        """The bytes ``offset`` to ``offset + length``, in order; a block is only valid until the next."""
+        done = 0
+        while done < length:
+            if self.buffer is None:
+                block: BytesLike = _read_exactly(self.local, self.handle, offset + done, length - done)
+            else:
+                wanted = min(len(self.buffer), length - done)
+                block = _read_into(self.local, self.handle, offset + done, self.buffer[:wanted])
+            yield block
+            done += len(block)
+
+
+class _FragmentBody:
+    """One fragment's bytes for a PUT, read from the source block by block as they are sent.
+
+    Each block is sent (``sendall`` returns) before the next is read over it. Iterable again for
+    the client's retries, each pass re-reading the source; ``hashed`` is ``hasher`` advanced by
+    the last complete pass (None without a hasher). A read that fails or comes up short raises
+    ``UploadSourceError`` out of the send: the fragment is cut off, so Graph cannot take it whole.
+    """
+
+    def __init__(self, reader: _SourceReader, offset: int, length: int, hasher: QuickXorHash | None) -> None:
+        self.reader, self.offset, self.length = reader, offset, length
+        self.hasher = hasher
+        self.hashed: QuickXorHash | None = None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[BytesLike]:
+        self.hashed = None
+        advancing = self.hasher.copy() if self.hasher is not None else None
+        for block in self.reader.blocks(self.offset, self.length):
+            if advancing is not None:
+                advancing.update(block)
+            yield block
+        self.hashed = advancing
 
 
 class _StallGuard:
