@@ -32,7 +32,7 @@ from airflow_provider_graphcert.errors import (
     GraphUrlError,
 )
 from airflow_provider_graphcert.graph.addressing import graph_request_url, url_origin
-from airflow_provider_graphcert.graph.direct_transport import DirectTransport
+from airflow_provider_graphcert.graph.direct_transport import DirectTransport, RequestBody
 from airflow_provider_graphcert.graph.errors import graph_error, json_body
 from airflow_provider_graphcert.graph.paging import NextLinkGuard
 from airflow_provider_graphcert.graph.read_ahead import read_ahead
@@ -109,7 +109,7 @@ class _Hop:
     url: str
     send_token: bool
     json: Any
-    data: bytes | None
+    data: RequestBody | None
     redirects: int = 0
 
 
@@ -186,7 +186,7 @@ class GraphClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
-        data: bytes | None = None,
+        data: RequestBody | None = None,
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
         authenticated: bool = True,
@@ -273,7 +273,7 @@ class GraphClient:
                 hop.url,
                 params=params,
                 json=hop.json,
-                data=hop.data,
+                data=hop.data,  # type: ignore[arg-type]  # any buffer or blocks of them: see RequestBody
                 headers=request_headers,
                 stream=stream,
                 allow_redirects=False,

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 import requests
@@ -37,6 +37,10 @@ from urllib3.exceptions import (
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from airflow_provider_graphcert.graph.redaction import display_url
+
+# What a request may carry: bytes, any buffer, or blocks produced as they are sent (with a
+# Content-Length header given by the caller), as urllib3 and requests both accept.
+RequestBody: TypeAlias = bytes | memoryview | Iterable[bytes | bytearray | memoryview]
 
 # Connection pools kept per TLS setting (one per download/upload host is the usual case).
 _POOLS_PER_MANAGER = 10
@@ -60,7 +64,7 @@ class DirectTransport:
         url: str,
         *,
         headers: Mapping[str, str],
-        body: bytes | memoryview | None,
+        body: RequestBody | None,
         stream: bool,
         verify: bool | str,
         timeout: float,

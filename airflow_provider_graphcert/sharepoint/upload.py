@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal, cast
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from airflow_provider_graphcert.errors import (
     ConfigurationError,
@@ -274,9 +274,7 @@ class FileUploader:
                     "PUT",
                     upload_url,
                     authenticated=False,
-                    # The transport sends any body urllib3 takes, here the blocks as they are read
-                    # (graph/direct_transport.py); GraphClient.request's annotation says bytes only.
-                    data=cast(bytes, body),
+                    data=body,  # the blocks as they are read, each sent before the next is read
                     headers={"Content-Range": f"bytes {offset}-{end}/{size}", "Content-Length": str(length)},
                     raise_for_status=False,
                 )
