@@ -340,10 +340,15 @@ def _transfer(
     runs: int | None = None,
 ) -> None:
     record: dict[str, Any] = {}
-    for _ in range(run.scale.transfer_runs if runs is None else runs):
-        for client in _python_clients(run):
+    for round_number in range(run.scale.transfer_runs if runs is None else runs):
+        # Each round starts with another client: the first run after the previous round's writes
+        # was often slower whoever it was, and ours always went first (issue 15's upload notes).
+        clients = _python_clients(run)
+        shift = round_number % len(clients)
+        for client in clients[shift:] + clients[:shift]:
             if "error" in record.get(client, {}):
                 continue
+            _settle()
             emulator_cpu = run.emulator.cpu_seconds()
             try:
                 result = run.run(client, workload)
@@ -358,6 +363,7 @@ def _transfer(
             entry["emulator_cpu_runs"].append(run.emulator.cpu_seconds() - emulator_cpu)
             entry["check"] = {k: v for k, v in result.output.items() if k not in ("seconds", "cpu_seconds")}
         for key, step in curl_steps.items():
+            _settle()
             emulator_cpu = run.emulator.cpu_seconds()
             result = step()
             entry = record.setdefault(key, _new_entry())
@@ -371,6 +377,11 @@ def _transfer(
             entry["median_cpu_seconds"] = median(entry["cpu_runs"])
             entry["median_emulator_cpu_seconds"] = median(entry["emulator_cpu_runs"])
     run.results[name] = record
+
+
+def _settle() -> None:
+    """Write back what earlier runs left dirty (GiBs after the large workloads), before the next clock starts."""
+    os.sync()
 
 
 def _new_entry() -> dict[str, Any]:

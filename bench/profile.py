@@ -89,7 +89,9 @@ def _measure(run: Run, workload: str, clients: list[str], runs: int, *, profile:
     seconds: dict[str, list[float]] = {client: [] for client in clients}
     rss: dict[str, int] = dict.fromkeys(clients, 0)
     for number in range(runs):
-        for client in clients:
+        shift = number % len(clients)
+        for client in clients[shift:] + clients[:shift]:
+            harness._settle()
             if client.startswith("curl"):
                 result = _curl(run, workload, client)
                 seconds[client].append(result.wall_seconds)
