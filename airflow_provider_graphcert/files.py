@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import os
 import secrets
@@ -169,11 +170,30 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def write_json_lines(path: Path, records: Iterable[Any]) -> int:
-    """Stream records to ``path`` as JSON Lines, atomically; returns how many were written."""
+    """Stream records to ``path`` as JSON Lines (UTF-8), atomically; returns how many were written.
+
+    Records are encoded by one reused encoder and written a batch at a time (one join, one encode
+    and one write per batch instead of per record): with a Graph page of 999 users this halved the
+    cost of writing (docs/benchmarks.md: 100,000-user export). At most ``_LINES_PER_WRITE``
+    encoded records are held at a time, so memory stays flat whatever the count.
+    """
     count = 0
-    with atomic_writer(path, "w") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-            handle.write("\n")
-            count += 1
+    source = iter(records)
+    with atomic_writer(path, "wb") as handle:
+        while batch := list(itertools.islice(source, _LINES_PER_WRITE)):
+            handle.write(_json_lines(batch))
+            count += len(batch)
     return count
+
+
+# A Graph page holds at most 999 directory objects ($top), so a page is usually one write.
+_LINES_PER_WRITE = 1000
+# Compact separators and characters as they are (not \u escapes), as json.dumps(..., ensure_ascii=False,
+# separators=(",", ":")) writes them; json.dumps would build a new encoder for every call.
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _json_lines(records: list[Any]) -> bytes:
+    lines = list(map(_encode_json, records))
+    lines.append("")  # the last line ends with a newline too
+    return "\n".join(lines).encode("utf-8")

@@ -40,6 +40,36 @@ def test_50000_users_exported_to_json_lines(
     assert graph_emulator.state.token_requests.count(app) == 1
 
 
+def test_an_export_holds_every_user_once_in_order_as_compact_utf8_json_lines(
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path, tmp_path: Path
+) -> None:
+    # 2,100 users: three pages of up to 999, and more than one batch of lines per write (files.py).
+    indexes = graph_emulator.graph.add_users(2_100)
+    airflow_connection(app, certificate_path=str(pem_file))
+    output = tmp_path / "users.jsonl"
+    operator = GraphRequestOperator(
+        task_id="export_users",
+        path="/users",
+        query={"$select": "id,displayName,businessPhones", "$top": 999},
+        paginate=True,
+        output_path=str(output),
+    )
+    assert operator.execute({}) == {"path": str(output), "count": 2_100}  # type: ignore[arg-type]
+    users = graph_emulator.graph.users
+    expected = [
+        {"id": users.id_of(i), "displayName": users.entry(i)["displayName"], "businessPhones": [f"+1 425 555 {i:04d}"]}
+        for i in indexes
+    ]
+    data = output.read_bytes()
+    assert data.endswith(b"\n") and not data.endswith(b"\n\n")
+    lines = data.decode("utf-8").split("\n")[:-1]
+    records = [json.loads(line) for line in lines]
+    assert records == expected
+    # Compact, with names such as "Zoë" or "Émile" written as they are, not as \\u escapes.
+    assert lines == [json.dumps(record, ensure_ascii=False, separators=(",", ":")) for record in records]
+    assert "Zoë" in lines[17] and "\\u" not in data.decode("utf-8")
+
+
 def test_small_results_go_to_xcom_and_large_ones_are_refused(
     graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
 ) -> None:
