@@ -10,6 +10,7 @@ from airflow.sdk import Context
 
 from airflow_provider_graphcert.errors import ConfigurationError
 from airflow_provider_graphcert.files import write_json_lines
+from airflow_provider_graphcert.graph.errors import json_body
 from airflow_provider_graphcert.operators.base import GraphCertBaseOperator, explained_errors
 
 # XCom lives in the metadata database; large results belong in a file (output_path).
@@ -72,7 +73,7 @@ class GraphRequestOperator(GraphCertBaseOperator):
             items = client.iter_items(self.path, params=params, headers=headers)
         else:
             response = client.request(self.method, self.path, params=params, json=self.body, headers=headers)
-            result = response.json() if response.content else None
+            result = json_body(response) if response.content else None
             if not self.output_path:
                 return result
             items = _records(result)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_graphcert.errors import ConfigurationError, GraphAccessDeniedError
+from airflow_provider_graphcert.errors import ConfigurationError, GraphAccessDeniedError, GraphRequestError
 from airflow_provider_graphcert.operators.graph import GraphRequestOperator
+from airflow_provider_graphcert.testing.emulator.faults import replace_body
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 from airflow_provider_graphcert.testing.emulator.state import App
 
@@ -68,6 +69,18 @@ def test_an_export_holds_every_user_once_in_order_as_compact_utf8_json_lines(
     # Compact, with names such as "Zoë" or "Émile" written as they are, not as \\u escapes.
     assert lines == [json.dumps(record, ensure_ascii=False, separators=(",", ":")) for record in records]
     assert "Zoë" in lines[17] and "\\u" not in data.decode("utf-8")
+
+
+def test_an_answer_that_is_not_json_fails_the_task_with_one_clear_error(
+    graph_emulator: GraphEmulator, app: App, airflow_connection: ConnectionFactory, pem_file: Path
+) -> None:
+    airflow_connection(app, certificate_path=str(pem_file))
+    graph_emulator.faults.tamper(
+        "^/v1.0/sites/root$", replace_body(b"<html>Service Unavailable</html>", content_type="text/html")
+    )
+    with pytest.raises(GraphRequestError, match="HTTP 200 with a body that is not JSON") as info:
+        GraphRequestOperator(task_id="root", path="/sites/root").execute({})  # type: ignore[arg-type]
+    assert info.value.__suppress_context__  # no parser traceback chained to it
 
 
 def test_small_results_go_to_xcom_and_large_ones_are_refused(
