@@ -104,8 +104,22 @@ def graph_error(
     )
 
 
+# From this size on, a body is parsed by pydantic-core (it parses the bytes directly, without
+# requests' decode to text first): a 999-user page takes about 15% less CPU, and the 100,000-user
+# export's peak RSS fell from 148 to 138 MB (docs/benchmarks.md). Smaller answers, the most common ones,
+# keep the standard parser, so a plain-Python client does not pay for importing pydantic-core.
+_FAST_PARSE_BYTES = 64 * 1024
+
+
 def json_body(response: requests.Response | Any) -> Any:
     """The JSON of a Graph answer (a requests or an httpx response), or one error that says it was not JSON."""
+    if len(response.content) >= _FAST_PARSE_BYTES:
+        from pydantic_core import from_json
+
+        try:
+            return from_json(response.content)
+        except ValueError:
+            pass  # what it refuses (a BOM, a lone surrogate escape, ...) gets the standard parser's answer
     try:
         return response.json()
     except ValueError:
