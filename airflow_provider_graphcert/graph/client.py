@@ -9,12 +9,15 @@ ends with a clear error.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
@@ -379,32 +382,53 @@ class GraphClient:
         """Yield each page of a collection, following @odata.nextLink verbatim (docs/microsoft-rules.md §B3).
 
         Custom headers (e.g. ConsistencyLevel) are sent on every page because Graph does not carry
-        them over. Only one page is held at a time. A link back to a page already read, or no end
-        of new links, raises GraphPagingError (:class:`NextLinkGuard`).
+        them over. A link back to a page already read, or no end of new links, raises
+        GraphPagingError (:class:`NextLinkGuard`). When a page's link stands at the top of its body,
+        as Graph writes it for directory collections, the next page is requested while this one is
+        parsed (:class:`_NextPageAhead`); it is used only if the parsed page names the same link.
         """
         url: str | None = path_or_url
         query = params
         first_url = self.url(path_or_url)
         guard = NextLinkGuard(display_url(first_url))
         guard.start(requests.Request("GET", first_url, params=params).prepare().url or first_url)
-        while url:
-            page = self.get_json(url, params=query, headers=headers)
-            if not isinstance(page, dict):
-                raise GraphCertError(f"Graph returned a page that is not a JSON object from {display_url(url)}.")
-            yield page
-            next_link = page.get("@odata.nextLink")
-            if next_link is None:
-                return
-            if not isinstance(next_link, str) or not next_link:
-                # Ending here would silently drop the rest of the collection.
-                raise GraphPagingError(
-                    f"Graph returned an @odata.nextLink that is not a URL ({str(next_link)[:40]!r}) for "
-                    f"{display_url(first_url)}; the listing cannot go on and is not taken as complete."
-                )
-            items = page.get("value")
-            guard.follow(next_link, items_on_page=len(items) if isinstance(items, list) else 0)
-            url = self.url(next_link)
-            query = None  # the next link already carries every query option
+        ahead = _NextPageAhead(self, headers)
+        try:
+            while url:
+                response = ahead.take(url) if query is None else None
+                if response is None:
+                    response = self.request("GET", url, params=query, headers=headers)
+                ahead.start(self._leading_next_link(response.content))
+                page = json_body(response)
+                if not isinstance(page, dict):
+                    raise GraphCertError(f"Graph returned a page that is not a JSON object from {display_url(url)}.")
+                yield page
+                next_link = page.get("@odata.nextLink")
+                if next_link is None:
+                    return
+                if not isinstance(next_link, str) or not next_link:
+                    # Ending here would silently drop the rest of the collection.
+                    raise GraphPagingError(
+                        f"Graph returned an @odata.nextLink that is not a URL ({str(next_link)[:40]!r}) for "
+                        f"{display_url(first_url)}; the listing cannot go on and is not taken as complete."
+                    )
+                items = page.get("value")
+                guard.follow(next_link, items_on_page=len(items) if isinstance(items, list) else 0)
+                url = self.url(next_link)
+                query = None  # the next link already carries every query option
+        finally:
+            ahead.close()
+
+    def _leading_next_link(self, body: bytes) -> str | None:
+        """The next link when it stands among the first members of ``body``, or None (then no request ahead)."""
+        found = _LEADING_NEXT_LINK.match(body[:_LEADING_BYTES])
+        if found is None:
+            return None
+        try:
+            link = json.loads(b'"' + found.group(1) + b'"')
+            return self.url(link) if isinstance(link, str) and link else None
+        except (ValueError, GraphCertError):
+            return None  # the parsed page decides; nothing is asked ahead for it
 
     def iter_items(
         self, path_or_url: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
@@ -432,6 +456,66 @@ class GraphClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# The first members of a page: a few annotations ("@odata.context", "@odata.count" ...) and then
+# "@odata.nextLink". Only the top of the body is looked at, so a link inside an item never matches.
+_LEADING_BYTES = 8192
+_LEADING_NEXT_LINK = re.compile(
+    rb'\s*\{\s*(?:"@odata\.(?!nextLink")[A-Za-z]+"\s*:\s*(?:"(?:[^"\\]|\\.)*"|-?\d+)\s*,\s*){0,4}'
+    rb'"@odata\.nextLink"\s*:\s*"((?:[^"\\]|\\.)*)"'
+)
+
+
+class _NextPageAhead:
+    """At most one page requested ahead, in a helper thread, while the current one is parsed.
+
+    The next link has to come out of a page before the next request can go: with the request
+    sent as soon as the link is seen at the top of the body, the service builds the next page
+    while this one is parsed and handed on (docs/benchmarks.md: 100,000-user export). An answer
+    whose link the parsed page does not confirm is closed unused, whatever it was.
+    """
+
+    def __init__(self, client: GraphClient, headers: Mapping[str, str] | None) -> None:
+        self.client = client
+        self.headers = headers
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: tuple[str, Future[requests.Response]] | None = None
+
+    def start(self, url: str | None) -> None:
+        if url is None:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="graphcert-page-ahead")
+        self._pending = (url, self._pool.submit(self.client.request, "GET", url, headers=self.headers))
+
+    def take(self, url: str) -> requests.Response | None:
+        """The answer for ``url`` if it was asked ahead (raising what that request raised), else None."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return None
+        asked, future = pending
+        if asked == url:
+            return future.result()
+        _discard(future)
+        return None
+
+    def close(self) -> None:
+        if self._pending is not None:
+            _discard(self._pending[1])
+            self._pending = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _discard(future: Future[requests.Response]) -> None:
+    """Close an answer asked ahead and not used, once it arrives; its failure, if any, is nobody's."""
+
+    def close(done: Future[requests.Response]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            done.result().close()
+
+    future.add_done_callback(close)
 
 
 def _roles(token: AccessToken | None) -> list[str] | None:

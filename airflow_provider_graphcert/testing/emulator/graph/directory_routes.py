@@ -89,10 +89,12 @@ class DirectoryRoutes(RouteBase):
         body: dict[str, Any] = {"@odata.context": context_url(call.request, entity)}
         if query.count:
             body["@odata.count"] = total
-        body["value"] = [{key: entry[key] for key in select} for entry in entries]
         if offset + top < total:
+            # Before "value", where Graph writes it for directory collections
+            # (docs/microsoft-rules.md §B3).
             token = encode_skiptoken(self.state, entity, offset + top)
             body["@odata.nextLink"] = link_with(call.request, {"$skiptoken": token})
+        body["value"] = [{key: entry[key] for key in select} for entry in entries]
         return json_response(body)
 
     @staticmethod
