@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 
 from airflow_provider_graphcert.graph.client import GraphClient
-from airflow_provider_graphcert.testing.emulator.faults import CapturedResponse, replace_body
+from airflow_provider_graphcert.testing.emulator.faults import CapturedResponse, ResponseEdit, replace_body
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 
 USERS = "^/v1.0/users$"
 DECOY = "^/v1.0/groups$"
 
 
-def _decoy_link_on_top(graph_url: str) -> object:
+def _decoy_link_on_top(graph_url: str) -> ResponseEdit:
     """A page whose first member is another next link than the one the page really names (last wins in JSON)."""
 
     def edit(response: CapturedResponse) -> CapturedResponse:
@@ -24,7 +24,9 @@ def _decoy_link_on_top(graph_url: str) -> object:
     return edit
 
 
-def test_a_listing_of_2100_users_gets_each_user_once_in_order(graph_emulator: GraphEmulator, graph: GraphClient) -> None:
+def test_a_listing_of_2100_users_gets_each_user_once_in_order(
+    graph_emulator: GraphEmulator, graph: GraphClient
+) -> None:
     indexes = graph_emulator.graph.add_users(2100)  # three pages of up to 999, links at the top
     pages = list(graph.pages("users", params={"$top": 999}))
     users = graph_emulator.graph.users
@@ -36,7 +38,7 @@ def test_a_next_link_on_top_that_the_page_contradicts_is_asked_for_but_never_use
     graph_emulator: GraphEmulator, graph: GraphClient
 ) -> None:
     indexes = graph_emulator.graph.add_users(2100)
-    graph_emulator.faults.tamper(USERS, _decoy_link_on_top(graph.graph_url), origin="graph", times=None)  # type: ignore[arg-type]
+    graph_emulator.faults.tamper(USERS, _decoy_link_on_top(graph.graph_url), origin="graph", times=None)
     # The decoy is answered as the emulator answers a bad skiptoken (an error), and counted: had
     # its answer been used, the listing would fail or lose users.
     graph_emulator.faults.tamper(DECOY, lambda response: response, origin="graph", times=None)
