@@ -115,8 +115,11 @@ class DirectTransport:
         target = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
         key = (parts.scheme, parts.netloc, verify)
         pool = self._pools.get(key)
-        if pool is None:
-            with self._lock:
+        if pool is not None:
+            return pool, target
+        with self._lock:
+            pool = self._pools.get(key)  # another worker may have made it meanwhile
+            if pool is None:
                 manager = self._managers.get(verify)
                 if manager is None:
                     manager = urllib3.PoolManager(
