@@ -9,6 +9,7 @@ from airflow_provider_graphcert.graph.client import GraphClient
 from airflow_provider_graphcert.graph.retry import RetryPolicy
 from airflow_provider_graphcert.settings import ConnectionSettings
 from airflow_provider_graphcert.sharepoint.service import SharePoint
+from airflow_provider_graphcert.testing.emulator.graph.drives import Drive
 from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 from airflow_provider_graphcert.testing.emulator.state import App
 
@@ -32,3 +33,12 @@ def content_for(path: str, size: int = 0) -> bytes:
         return b"contents of " + path.encode() + b"\n"
     block = seed * (1 + 4096 // len(seed))
     return (block * (size // len(block) + 1))[:size]
+
+
+def remote_exists(drive: Drive, path: str) -> bool:
+    """Whether the emulator's drive holds an item at ``path``."""
+    try:
+        drive.resolve(path)
+    except Exception:  # the emulator's 404 for a path that is not there
+        return False
+    return True

@@ -12,7 +12,7 @@ import fsspec
 import pytest
 import s3fs
 from airflow.sdk import ObjectStoragePath
-from sharepoint_kit import SITE_URL, content_for
+from sharepoint_kit import SITE_URL, content_for, remote_exists
 
 from airflow_provider_graphcert.errors import ConfigurationError
 from airflow_provider_graphcert.quickxorhash import QuickXorHash
@@ -33,14 +33,6 @@ def _stored(drive: Drive, path: str) -> bytes:
     item = drive.resolve(path)
     assert item.blob is not None, f"{path} has no stored body"
     return item.blob.read_bytes()
-
-
-def _exists(drive: Drive, path: str) -> bool:
-    try:
-        drive.resolve(path)
-    except Exception:  # the emulator's 404 for a path that is not there
-        return False
-    return True
 
 
 @pytest.fixture
@@ -100,7 +92,7 @@ def test_names_that_sharepoint_would_fold_into_one_refuse_the_whole_store_upload
     assert refused.value.field == "source"
     assert "café" in str(refused.value)
     assert graph_emulator.requests.records("files") == []
-    assert not _exists(documents, "Outbox")
+    assert not remote_exists(documents, "Outbox")
 
 
 def test_include_picks_files_from_a_store_prefix(sharepoint: SharePoint, documents: Drive, memory_root: str) -> None:
@@ -110,7 +102,7 @@ def test_include_picks_files_from_a_store_prefix(sharepoint: SharePoint, documen
     summary = sharepoint.upload(memory_root, url=OUTBOX_URL, include="*.csv")
     assert summary["uploaded"] == 2
     assert _stored(documents, "Outbox/sub/also.csv") == b"sub/also.csv"
-    assert not _exists(documents, "Outbox/drop.tmp")
+    assert not remote_exists(documents, "Outbox/drop.tmp")
 
 
 def test_a_large_s3_object_goes_through_an_upload_session_in_fragments(
@@ -179,7 +171,7 @@ def test_an_s3_object_replaced_mid_upload_leaves_nothing_committed_in_sharepoint
     with pytest.raises(UploadSourceError, match=r"moving\.bin") as failed:
         sharepoint.upload(source, url=OUTBOX_URL, chunk_size=CHUNK)
     assert "committed nothing" in str(failed.value)
-    assert not _exists(documents, "Outbox/moving.bin")
+    assert not remote_exists(documents, "Outbox/moving.bin")
     assert graph_emulator.graph.upload_sessions == {}  # cancelled, not left to expire
     assert [r for r in graph_emulator.requests.records("files") if r.method == "DELETE"]
 
@@ -197,7 +189,7 @@ def test_a_local_file_truncated_mid_upload_is_not_sent_short(
     graph_emulator.faults.tamper(UPLOAD_PATH, the_log_is_rotated, origin="files", method="PUT")
     with pytest.raises(UploadSourceError, match="changed while it was being uploaded"):
         sharepoint.upload(log_file, url=OUTBOX_URL, chunk_size=CHUNK)
-    assert not _exists(documents, "Outbox/app.log")
+    assert not remote_exists(documents, "Outbox/app.log")
     assert graph_emulator.graph.upload_sessions == {}
 
 

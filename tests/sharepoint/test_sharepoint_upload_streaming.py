@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from sharepoint_kit import SITE_URL, content_for
+from sharepoint_kit import SITE_URL, content_for, remote_exists
 
 from airflow_provider_graphcert.quickxorhash import QuickXorHash
 from airflow_provider_graphcert.sharepoint.service import SharePoint
@@ -30,14 +30,6 @@ from airflow_provider_graphcert.testing.emulator.server import GraphEmulator
 OUTBOX_URL = f"{SITE_URL}/Shared Documents/Outbox"
 # A fragment of two and a bit reads: the last read of each is a short one.
 CHUNK = (2 * LOCAL_READ_BLOCK_BYTES // FRAGMENT_MULTIPLE_BYTES + 1) * FRAGMENT_MULTIPLE_BYTES
-
-
-def _exists(drive: Drive, path: str) -> bool:
-    try:
-        drive.resolve(path)
-    except Exception:  # the emulator's 404 for a path that is not there
-        return False
-    return True
 
 
 def _read_remote(drive: Drive, path: str) -> bytes:
@@ -104,7 +96,7 @@ def test_a_file_truncated_while_its_fragment_is_on_the_wire_is_cut_off_and_nothi
     with pytest.raises(UploadSourceError, match="changed while it was being uploaded") as failed:
         uploader.upload(documents.id, "Outbox/app.log", _LogRotatedDuringUpload(log_file))
     assert "Nothing was committed" in str(failed.value)
-    assert not _exists(documents, "Outbox/app.log")
+    assert not remote_exists(documents, "Outbox/app.log")
     assert graph_emulator.graph.upload_sessions == {}  # cancelled, not left to expire
     # The first fragment was cut off mid-body and not sent again: a changed source is no network fault.
     assert len([r for r in graph_emulator.requests.records("files") if r.method == "PUT"]) == 1
